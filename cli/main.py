@@ -1,0 +1,91 @@
+"""The `hub` command: run the API, migrate, manage sellers, and the demo."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import demo as demo_module
+from hub.settings import Settings
+
+app = typer.Typer(
+    help="marketplace-hub: orders in, stock, images and tracking out.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+sellers_app = typer.Typer(help="Sellers and their API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Credential encryption keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sellers_app, name="sellers")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default HUB_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default HUB_PORT)."),
+    workers: int = typer.Option(1, help="uvicorn worker processes."),
+) -> None:
+    """Run the HTTP API under uvicorn."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run(
+        "hub.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from hub.bootstrap import bootstrap
+    from hub.infrastructure.migrations import upgrade
+
+    container = bootstrap()
+    try:
+        upgrade(container.engine, revision, schema=container.settings.db_schema)
+    finally:
+        container.close()
+    typer.echo(f"database at {revision}")
+
+
+@sellers_app.command("add")
+def sellers_add(name: str) -> None:
+    """Create a seller and print its API key (shown once)."""
+    from hub.application.sellers import create_seller
+    from hub.bootstrap import bootstrap
+
+    container = bootstrap()
+    try:
+        with container.uow() as uow:
+            seller, issued = create_seller(uow, name)
+            uow.commit()
+    finally:
+        container.close()
+    typer.echo(f"seller {seller.id} {seller.name!r}")
+    typer.echo(f"api key: {issued.key}")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new Fernet key for HUB_SECRET_KEYS (put it first; keep old keys after it)."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@app.command()
+def demo(
+    port: int | None = typer.Option(None, help="Port (default HUB_PORT)."),
+    seed_only: bool = typer.Option(False, help="Seed and exit without serving."),
+) -> None:
+    """Run the hub on the embedded defaults with a seeded catalog and sample orders."""
+    demo_module.run(port=port, seed_only=seed_only)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,54 @@
+"""The FastAPI application. Adapters are built in the lifespan, after any fork."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hub.api import bindings, catalog, health, orders, sellers, shops, stock
+from hub.api.auth import Authenticator
+from hub.api.errors import install_error_handlers
+from hub.api.limits import BodySizeLimit
+from hub.bootstrap import Container, bootstrap
+from hub.settings import Settings
+
+UPLOAD_PREFIXES = ("/uploads",)
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    """Build the app; pass a container to share one (tests), or settings to build one at start."""
+    settings = container.settings if container else (settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = container is None
+        built = container or bootstrap(settings)
+        app.state.container = built
+        app.state.authenticator = Authenticator(built)
+        try:
+            yield
+        finally:
+            aclose = getattr(built.cache, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            if owned:
+                built.close()
+
+    app = FastAPI(
+        title="marketplace-hub",
+        version="0.1.0",
+        description="Orders in from Shopify, Etsy and WooCommerce; stock, images, tracking out.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (health, sellers, shops, catalog, stock, bindings, orders):
+        app.include_router(module.router)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.max_upload_bytes,
+        upload_prefixes=UPLOAD_PREFIXES,
+    )
+    return app

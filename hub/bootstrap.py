@@ -1,0 +1,99 @@
+"""The composition root: settings in, a container of wired adapters out.
+
+The API (in its lifespan), each worker process (after fork) and the CLI call ``bootstrap`` once.
+Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, text
+
+from hub.application.reads import CachedReader
+from hub.domain.ports import CredentialCipher, ReadCache
+from hub.infrastructure.cache import MemoryReadCache, NullReadCache, RedisReadCache
+from hub.infrastructure.crypto import (
+    CredentialKeyError,
+    FernetCredentialCipher,
+    embedded_key,
+    parse_keys,
+)
+from hub.infrastructure.db import create_db_engine, read_only
+from hub.infrastructure.read_models import SqlReadModel
+from hub.infrastructure.uow import SqlUnitOfWork
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    cipher: CredentialCipher
+    cache: ReadCache
+    read_model: SqlReadModel
+    reader: CachedReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reader = CachedReader(self.cache)
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.cipher, self.cache)
+
+    def check_database(self) -> None:
+        with read_only(self.engine).connect() as db:
+            db.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.cache.close()
+        self.engine.dispose()
+
+
+def build_cipher(settings: Settings) -> CredentialCipher:
+    if settings.secret_keys is not None and settings.secret_keys.get_secret_value().strip():
+        return FernetCredentialCipher(parse_keys(settings.secret_keys.get_secret_value()))
+    if not settings.is_sqlite:
+        raise CredentialKeyError(
+            "HUB_SECRET_KEYS is required with PostgreSQL: shop credentials are encrypted with it "
+            "(generate one with `hub keys generate`)"
+        )
+    return FernetCredentialCipher([embedded_key(settings.data_dir)])
+
+
+def build_cache(settings: Settings) -> ReadCache:
+    if not settings.cache_enabled:
+        return NullReadCache()
+    if settings.cache_url:
+        return RedisReadCache(
+            settings.cache_url,
+            prefix=settings.cache_key_prefix,
+            ttl_seconds=settings.cache_ttl_seconds,
+            tombstone_ttl_seconds=settings.cache_tombstone_ttl_seconds,
+        )
+    return MemoryReadCache(
+        ttl_seconds=settings.cache_ttl_seconds,
+        tombstone_ttl_seconds=settings.cache_tombstone_ttl_seconds,
+    )
+
+
+def bootstrap(settings: Settings | None = None, *, cache: ReadCache | None = None) -> Container:
+    settings = settings or Settings()
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(
+        settings.resolved_database_url,
+        schema=settings.db_schema,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        busy_timeout_ms=settings.db_busy_timeout_ms,
+    )
+    return Container(
+        settings=settings,
+        engine=engine,
+        cipher=build_cipher(settings),
+        cache=cache or build_cache(settings),
+        read_model=SqlReadModel(read_only(engine)),
+    )

@@ -1,0 +1,14 @@
+"""Wall-clock time, always aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return utcnow()

@@ -1,0 +1,236 @@
+"""The schema as typed SQLAlchemy models. Migrations must build exactly this (a test checks)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.infrastructure.db import Base, JsonDocument, Money, UTCDateTime
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+
+class SellerRow(Base):
+    __tablename__ = "sellers"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    seller_id: Mapped[int] = mapped_column(ForeignKey("sellers.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ShopRow(Base):
+    __tablename__ = "shops"
+    __table_args__ = (UniqueConstraint("marketplace", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    seller_id: Mapped[int] = mapped_column(ForeignKey("sellers.id"), index=True)
+    marketplace: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    stock_buffer: Mapped[int] = mapped_column(Integer)
+    max_listed_quantity: Mapped[int] = mapped_column(Integer)
+    api_base_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    location_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    credentials: Mapped[str | None] = mapped_column(Text, nullable=True)  # MultiFernet token
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProductRow(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    seller_id: Mapped[int] = mapped_column(ForeignKey("sellers.id"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(String(3))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class VariantRow(Base):
+    __tablename__ = "variants"
+    __table_args__ = (UniqueConstraint("seller_id", "sku"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    seller_id: Mapped[int] = mapped_column(ForeignKey("sellers.id"))
+    sku: Mapped[str] = mapped_column(String(255))
+    price: Mapped[Decimal] = mapped_column(Money)
+    options: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    print_file_ref: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class BlankRow(Base):
+    __tablename__ = "blanks"
+    # on_hand may dip below 0 when a shipment outruns a stale count; reserved never may.
+    __table_args__ = (CheckConstraint("reserved >= 0", name="reserved_not_negative"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    on_hand: Mapped[int] = mapped_column(Integer)
+    reserved: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class VariantBlankRow(Base):
+    __tablename__ = "variant_blanks"
+    variant_id: Mapped[int] = mapped_column(
+        ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    blank_id: Mapped[int] = mapped_column(ForeignKey("blanks.id"), primary_key=True, index=True)
+    quantity_per_unit: Mapped[int] = mapped_column(Integer)
+
+
+class BindingRow(Base):
+    __tablename__ = "bindings"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "variant_id"),
+        Index("ix_bindings_shop_external_variant", "shop_id", "external_variant_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id"), index=True)
+    external_listing_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    external_variant_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    external_inventory_item_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    last_pushed_quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_pushed_price: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    last_pushed_image_keys: Mapped[list[str] | None] = mapped_column(JsonDocument, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BindingPushStateRow(Base):
+    """One row per (binding, push kind): a push is due while desired > pushed."""
+
+    __tablename__ = "binding_push_states"
+    binding_id: Mapped[int] = mapped_column(
+        ForeignKey("bindings.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    desired_version: Mapped[int] = mapped_column(BigInteger)
+    pushed_version: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id"),
+        Index("ix_orders_seller_id_id", "seller_id", "id"),
+        Index("ix_orders_updated_at", "updated_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    seller_id: Mapped[int] = mapped_column(ForeignKey("sellers.id"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    external_number: Mapped[str] = mapped_column(String(255))
+    external_status: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    needs_review: Mapped[bool] = mapped_column(Boolean)
+    review_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    paid: Mapped[bool] = mapped_column(Boolean)
+    cancelled: Mapped[bool] = mapped_column(Boolean)
+    refunded: Mapped[bool] = mapped_column(Boolean)
+    externally_fulfilled: Mapped[bool] = mapped_column(Boolean)
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal] = mapped_column(Money)
+    presentment_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    total_presentment: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    customer_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    customer_email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    shipping_address: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    external_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer)
+    has_unmapped_lines: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+Index(
+    "ix_orders_shop_unmapped",
+    OrderRow.shop_id,
+    postgresql_where=text("has_unmapped_lines"),
+    sqlite_where=text("has_unmapped_lines"),
+)
+
+
+class OrderLineRow(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("order_id", "external_line_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    external_line_id: Mapped[str] = mapped_column(String(255))
+    external_listing_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    external_variant_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    sku: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    title: Mapped[str] = mapped_column(String(500))
+    quantity: Mapped[int] = mapped_column(Integer)
+    fulfilled_quantity: Mapped[int] = mapped_column(Integer)
+    reserved_quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    unit_price_presentment: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    variant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("variants.id"), nullable=True, index=True
+    )
+    binding_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bindings.id", ondelete="SET NULL"), nullable=True
+    )
+    unmapped_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class FulfillmentRow(Base):
+    __tablename__ = "fulfillments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    carrier: Mapped[str] = mapped_column(String(100))
+    tracking_number: Mapped[str] = mapped_column(String(255))
+    tracking_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FulfillmentLineRow(Base):
+    __tablename__ = "fulfillment_lines"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fulfillment_id: Mapped[int] = mapped_column(
+        ForeignKey("fulfillments.id", ondelete="CASCADE"), index=True
+    )
+    order_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("order_lines.id", ondelete="SET NULL"), nullable=True
+    )
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's Core table, typed as one (``__table__`` is typed as any FromClause)."""
+    found = model.__table__
+    assert isinstance(found, Table)
+    return found

@@ -1,0 +1,78 @@
+"""Every knob of the hub, read once from ``HUB_*`` environment variables.
+
+The defaults are the embedded mode (SQLite file, in-process cache, local folder), so a fresh
+machine runs the hub with no configuration at all; production sets the service URLs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=None, extra="ignore")
+
+    # Storage and services. Unset URLs select the embedded adapters.
+    data_dir: Path = Field(Path("var"), description="Folder for the SQLite file and key file.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; unset = SQLite in data_dir."
+    )
+    db_schema: str | None = Field(
+        None, description="PostgreSQL schema to use (tests isolate runs)."
+    )
+    db_pool_size: int = Field(20, description="Connections kept per process (PostgreSQL).")
+    db_max_overflow: int = Field(20, description="Extra connections under bursts (PostgreSQL).")
+    db_busy_timeout_ms: int = Field(5000, description="SQLite busy timeout for waiting writers.")
+    cache_url: str | None = Field(None, description="redis:// URL; unset = in-process cache.")
+    cache_enabled: bool = Field(True, description="False bypasses the read cache entirely.")
+    cache_key_prefix: str = Field("hub:", description="Prefix of every cache key.")
+    cache_ttl_seconds: int = Field(300, description="Lifetime of a cached read.")
+    cache_tombstone_ttl_seconds: int = Field(
+        900, description="Lifetime of a tombstone; longer than any read can take."
+    )
+    broker_url: str | None = Field(None, description="amqp:// URL; unset = in-process broker.")
+
+    # HTTP.
+    host: str = Field("127.0.0.1", description="Address `hub serve` binds.")
+    port: int = Field(8000, description="Port `hub serve` binds.")
+    public_base_url: str = Field("http://127.0.0.1:8000", description="URL marketplaces reach.")
+    max_body_bytes: int = Field(5 * MIB, description="Largest JSON or webhook body accepted.")
+    max_upload_bytes: int = Field(200 * MIB, description="Largest image upload accepted.")
+    api_key_cache_seconds: float = Field(30.0, description="How long a checked API key is trusted.")
+    log_level: str = Field("INFO", description="Root log level.")
+
+    # Secrets.
+    admin_api_key: SecretStr | None = Field(None, description="Bearer key of the operator.")
+    secret_keys: SecretStr | None = Field(
+        None, description="Fernet keys, comma-separated, newest first (credential encryption)."
+    )
+    shopify_client_id: str | None = None
+    shopify_client_secret: SecretStr | None = None
+    shopify_client_secret_previous: SecretStr | None = None
+    etsy_keystring: str | None = None
+    etsy_shared_secret: SecretStr | None = None
+    etsy_shared_secret_previous: SecretStr | None = None
+    etsy_webhook_secret: SecretStr | None = None
+    etsy_webhook_secret_previous: SecretStr | None = None
+
+    @field_validator("max_body_bytes", "max_upload_bytes", "cache_ttl_seconds")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+pysqlite:///{(self.data_dir / 'hub.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
