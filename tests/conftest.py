@@ -1,8 +1,8 @@
 """Test wiring: every storage and cache test runs on the embedded default and on the real services.
 
-Real services come from ``HUB_TEST_DATABASE_URL`` / ``HUB_TEST_REDIS_URL``. A missing service skips
-its tests with the reason, unless ``HUB_TEST_REQUIRE_SERVICES=1`` (CI), where it fails them. Each run
-isolates itself: its own PostgreSQL schema and its own Redis key prefix (never FLUSHDB).
+Real services come from ``HUB_TEST_DATABASE_URL`` / ``HUB_TEST_REDIS_URL``. A missing service
+skips its tests with the reason, unless ``HUB_TEST_REQUIRE_SERVICES=1`` (CI), where it fails them.
+Each run isolates itself: its own PostgreSQL schema and its own Redis key prefix (never FLUSHDB).
 """
 
 from __future__ import annotations

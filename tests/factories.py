@@ -30,7 +30,8 @@ class World:
             self.principal = Principal(seller_id=seller.id)
             tee = stock.create_blank(uow, ADMIN, code="TEE-M", name="Tee M", on_hand=on_hand)
             ink = stock.create_blank(uow, ADMIN, code="INK", name="Ink pack", on_hand=100)
-            assert tee.id is not None and ink.id is not None
+            assert tee.id is not None
+            assert ink.id is not None
             self.tee_id, self.ink_id = tee.id, ink.id
             self.product: Product = catalog.create_product(
                 uow,

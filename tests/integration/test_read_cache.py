@@ -59,7 +59,8 @@ async def _offer_then_get(
 class TestCompareAndSet:
     def test_offer_to_an_absent_key_is_stored(self, cache: ReadCache) -> None:
         stored, entry = run(_offer_then_get(cache, "a", 1, b"one"))
-        assert stored and entry is not None
+        assert stored
+        assert entry is not None
         assert (entry.version, entry.payload) == (1, b"one")
 
     def test_lower_or_equal_version_never_replaces_a_value(self, cache: ReadCache) -> None:
@@ -76,7 +77,8 @@ class TestCompareAndSet:
         run(cache.offer("a", 1, b"one"))
         cache.tombstone("a", 2)
         entry = entry_of(cache, "a")
-        assert entry.payload is None and entry.version == 2
+        assert entry.payload is None
+        assert entry.version == 2
         assert not run(cache.offer("a", 1, b"stale"))
         assert run(cache.offer("a", 2, b"two"))
         assert entry_of(cache, "a").payload == b"two"
@@ -113,6 +115,7 @@ def test_a_slow_reader_racing_a_writer_never_puts_the_old_value_back(cache: Read
 
     assert run(slow_reader()) is False
     entry = entry_of(cache, "order")
-    assert entry.payload is None and entry.version == 2
+    assert entry.payload is None
+    assert entry.version == 2
     assert run(cache.offer("order", database["version"], b"v2"))
     assert entry_of(cache, "order").payload == b"v2"

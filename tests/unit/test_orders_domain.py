@@ -65,7 +65,8 @@ def imported(cmd: ImportOrder | None = None) -> ImportOutcome:
 class TestImport:
     def test_new_order_reserves_only_mapped_lines_and_keeps_unmapped_with_reason(self) -> None:
         outcome = imported()
-        assert outcome.created and outcome.applied
+        assert outcome.created
+        assert outcome.applied
         assert outcome.reservation_changes == {7: 2}
         unmapped = outcome.order.lines[1]
         assert unmapped.variant_id is None
@@ -82,7 +83,8 @@ class TestImport:
     def test_equal_update_is_reapplied_without_changing_reservations(self) -> None:
         order = imported().order
         outcome = apply_import(order, command(), seller_id=5, matches=MATCHED)
-        assert outcome.applied and not outcome.created
+        assert outcome.applied
+        assert not outcome.created
         assert outcome.reservation_changes == {}
         assert [line.id for line in outcome.order.lines] == [1, 2]
 
@@ -132,8 +134,10 @@ class TestImport:
             matches=MATCHED,
         )
         assert order.status is ProductionStatus.IN_PRODUCTION
-        assert order.cancelled and order.needs_review
-        assert order.review_reason is not None and "cancelled" in order.review_reason
+        assert order.cancelled
+        assert order.needs_review
+        assert order.review_reason is not None
+        assert "cancelled" in order.review_reason
 
     def test_refund_after_production_started_is_flagged_for_review(self) -> None:
         order = imported().order
@@ -144,7 +148,8 @@ class TestImport:
             seller_id=5,
             matches=MATCHED,
         )
-        assert order.refunded and order.needs_review
+        assert order.refunded
+        assert order.needs_review
 
     def test_unpaid_order_reserves_nothing_until_paid(self) -> None:
         outcome = imported(command(paid=False, status="pending"))
