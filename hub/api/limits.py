@@ -6,8 +6,8 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(BaseException):
+    """Raised from ``receive``; a BaseException so no JSON-parsing ``except Exception`` eats it."""
 
 
 class BodySizeLimit:
