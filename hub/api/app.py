@@ -12,6 +12,7 @@ from hub.api.auth import Authenticator
 from hub.api.errors import install_error_handlers
 from hub.api.limits import BodySizeLimit
 from hub.bootstrap import Container, bootstrap
+from hub.infrastructure.logs import configure_logging
 from hub.settings import Settings
 
 UPLOAD_PREFIXES = ("/uploads",)
@@ -23,6 +24,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if container is None:
+            configure_logging(settings.log_level)
         owned = container is None
         built = container or bootstrap(settings)
         app.state.container = built
