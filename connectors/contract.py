@@ -1,0 +1,269 @@
+"""The one interface between the hub and any marketplace, its DTOs and its error taxonomy.
+
+Connectors transport and translate; they decide nothing. They never touch the database and hold
+no business rules: the sync layer decides retries, budgets and dead letters from the error class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from hub.domain.orders import ImportOrder
+from hub.domain.shops import PushKind
+
+# --------------------------------------------------------------------------------------------
+# Errors: classified once, from the body first (Shopify answers THROTTLED with HTTP 200), then
+# the status.
+# --------------------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Base of every failure a connector reports."""
+
+    def __init__(self, message: str, *, marketplace: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.marketplace = marketplace
+        self.status = status
+
+
+class TransientError(ConnectorError):
+    """Worth trying again later (5xx, timeouts, resets)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class RateLimited(TransientError):
+    """The marketplace's (or our own shared) budget is spent; nothing was sent or it was refused."""
+
+
+class AuthError(ConnectorError):
+    """The shop's credentials are refused; the shop needs reconnecting."""
+
+
+class PermanentError(ConnectorError):
+    """The marketplace refused the request for its content; retrying cannot help."""
+
+    def __init__(self, message: str, *, marketplace_message: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.marketplace_message = marketplace_message
+
+
+class NotFound(PermanentError):
+    """The resource does not exist (any more) on the marketplace."""
+
+
+class StaleStock(ConnectorError):
+    """A compare-and-swap stock write found other quantities than expected; nothing was applied."""
+
+
+class WebhookRejected(ConnectorError):
+    """The webhook's signature (or required headers) did not verify: answer 401, store nothing."""
+
+
+# --------------------------------------------------------------------------------------------
+# Capabilities
+# --------------------------------------------------------------------------------------------
+
+
+class RateLimitModel(StrEnum):
+    COST_BUCKET = "cost_bucket"  # Shopify GraphQL: points, leaky bucket per shop
+    REQUEST_WINDOW = "request_window"  # Etsy: per second and per day, per app
+    NONE = "none"  # WooCommerce: host-dependent, configured per site
+
+
+class WebhookManagement(StrEnum):
+    API = "api"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_images: int | None
+    max_width: int
+    max_height: int
+    max_pixels: int | None
+    max_bytes: int | None
+    formats: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    marketplace: str
+    push_kinds: tuple[PushKind, ...]
+    stock_batch_size: int
+    images: ImageLimits
+    rate_limit: RateLimitModel
+    webhook_management: WebhookManagement
+    orders_sorted_by_update: bool  # whether the order stream is ascending by update time
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "marketplace": self.marketplace,
+            "push_kinds": [kind.value for kind in self.push_kinds],
+            "stock_batch_size": self.stock_batch_size,
+            "images": {
+                "max_images": self.images.max_images,
+                "max_width": self.images.max_width,
+                "max_height": self.images.max_height,
+                "max_pixels": self.images.max_pixels,
+                "max_bytes": self.images.max_bytes,
+                "formats": list(self.images.formats),
+            },
+            "rate_limit": self.rate_limit.value,
+            "webhook_management": self.webhook_management.value,
+            "orders_sorted_by_update": self.orders_sorted_by_update,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# DTOs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShopContext:
+    """What a connector needs to reach one shop. Credentials stay out of reprs."""
+
+    shop_id: int
+    external_id: str  # Shopify: the myshopify domain; Etsy: shop id; WooCommerce: site URL
+    credentials: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    api_base_url: str | None = None  # sandboxes and tests
+    location_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: tuple[ImportOrder, ...]
+    next_cursor: str | None  # None: the scan is complete
+    high_water_mark: datetime | None  # the newest external_updated_at seen on this page
+
+
+@dataclass(frozen=True)
+class ListingVariant:
+    listing_id: str
+    variant_id: str | None
+    inventory_item_id: str | None
+    sku: str | None
+    title: str
+    price: Decimal | None
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    variants: tuple[ListingVariant, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """An absolute quantity for one marketplace item, with what we believe it is now."""
+
+    item_id: str  # Shopify: inventory item GID; Etsy: listing id; WooCommerce: product/variation
+    quantity: int
+    expected_quantity: int | None = None  # compare-and-swap where the marketplace has it
+
+
+@dataclass(frozen=True)
+class StockPushResult:
+    applied: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    url: str
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class FulfillmentLineRef:
+    external_line_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class FulfillmentRequest:
+    order_external_id: str
+    lines: tuple[FulfillmentLineRef, ...]
+    carrier: str
+    tracking_number: str
+    tracking_url: str | None = None
+    notify_customer: bool = True
+
+
+@dataclass(frozen=True)
+class FulfillmentResult:
+    external_id: str
+    already_existed: bool  # found on the marketplace, so nothing was written
+
+
+@dataclass(frozen=True)
+class WebhookEnvelope:
+    event_key: str  # unique per marketplace: the inbound idempotency key
+    topic: str
+    shop_reference: str  # matched against shops.external_id by the caller
+    resource_id: str | None
+    occurred_at: datetime | None
+    payload: Mapping[str, Any] | None  # None when the body is only a hint
+
+
+# --------------------------------------------------------------------------------------------
+# The protocol
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class MarketplaceConnector(Protocol):
+    capabilities: Capabilities
+
+    def list_orders_changed(
+        self, shop: ShopContext, *, since: datetime, cursor: str | None = None
+    ) -> OrderPage: ...
+
+    def get_order(self, shop: ShopContext, external_id: str) -> ImportOrder: ...
+
+    def list_listings(self, shop: ShopContext, *, cursor: str | None = None) -> ListingPage: ...
+
+    def set_stock_levels(
+        self, shop: ShopContext, levels: Sequence[StockLevel], *, idempotency_key: str
+    ) -> StockPushResult:
+        """Absolute quantities, at most ``capabilities.stock_batch_size`` per call.
+
+        Raises ``StaleStock`` when a compare-and-swap fails (nothing applied)."""
+        ...
+
+    def read_stock_levels(self, shop: ShopContext, item_ids: Sequence[str]) -> dict[str, int]: ...
+
+    def replace_listing_images(
+        self, shop: ShopContext, listing_id: str, images: Sequence[ImageRef]
+    ) -> tuple[str, ...]: ...
+
+    def create_fulfillment(
+        self, shop: ShopContext, request: FulfillmentRequest
+    ) -> FulfillmentResult:
+        """Reads the order's existing fulfillments first: never writes the same one twice."""
+        ...
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEnvelope:
+        """Raises ``WebhookRejected`` unless the signature verifies over exactly ``body``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """What the registry hands a connector factory: app credentials and shared machinery."""
+
+    app_credentials: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    api_version: str | None = None
+    rate_limiter: Any = None  # connectors.ratelimit.RateLimiter
+    http_timeout_seconds: float = 10.0
+    user_agent: str = "marketplace-hub/0.1"

@@ -1,0 +1,178 @@
+"""The shared HTTP layer: one client factory, short transient retries, Retry-After, exact JSON.
+
+Only quick transient failures are retried here (a reset connection, a 502/503 asking for at most
+a second); anything longer becomes an error carrying ``retry_after`` so the sync layer re-sends
+the operation later instead of holding a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+from tenacity import Retrying as _Retrying
+
+from connectors.contract import (
+    AuthError,
+    ConnectorConfig,
+    ConnectorError,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+
+QUICK_RETRY_ATTEMPTS = 3
+QUICK_RETRY_MAX_WAIT = 1.0  # seconds: longer waits leave the thread
+MAX_CONNECTIONS = 20
+MAX_KEEPALIVE = 10
+MARKETPLACE_MESSAGE_CHARS = 500
+
+
+def build_client(
+    config: ConnectorConfig,
+    *,
+    base_url: str,
+    headers: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """A client with timeouts well below any worker time limit and bounded connections."""
+    timeout = httpx.Timeout(
+        config.http_timeout_seconds, connect=min(5.0, config.http_timeout_seconds)
+    )
+    return httpx.Client(
+        base_url=base_url,
+        headers={"User-Agent": config.user_agent, **(headers or {})},
+        timeout=timeout,
+        limits=httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+        ),
+        transport=transport,
+    )
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def decode_json(content: bytes) -> Any:
+    """Money stays exact: every JSON number with a fraction becomes a Decimal."""
+    return json.loads(content, parse_float=Decimal)
+
+
+def error_for_status(
+    response: httpx.Response, *, marketplace: str, message: str | None = None
+) -> ConnectorError | None:
+    """The one table from HTTP status to error class; None for success."""
+    status = response.status_code
+    if status < 400:
+        return None
+    detail = message or response.text[:MARKETPLACE_MESSAGE_CHARS]
+    what = f"{marketplace}: {response.request.method} {response.request.url.path} -> {status}"
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if status == 429:
+        return RateLimited(
+            f"{what}: rate limited", retry_after=retry_after, marketplace=marketplace, status=status
+        )
+    if status >= 500:
+        return TransientError(
+            f"{what}: server error", retry_after=retry_after, marketplace=marketplace, status=status
+        )
+    if status in (401, 403):
+        return AuthError(f"{what}: {detail}", marketplace=marketplace, status=status)
+    if status == 404:
+        return NotFound(
+            f"{what}: not found", marketplace_message=detail, marketplace=marketplace, status=status
+        )
+    return PermanentError(
+        f"{what}: {detail}", marketplace_message=detail, marketplace=marketplace, status=status
+    )
+
+
+def error_for_exception(error: httpx.HTTPError, *, marketplace: str) -> ConnectorError:
+    if isinstance(error, httpx.TimeoutException):
+        return TransientError(
+            f"{marketplace}: timed out ({type(error).__name__})", marketplace=marketplace
+        )
+    return TransientError(
+        f"{marketplace}: transport failure ({type(error).__name__}: {error})",
+        marketplace=marketplace,
+    )
+
+
+def _quick_retry_wanted(error: BaseException) -> bool:
+    if isinstance(error, TransientError) and not isinstance(error, RateLimited):
+        return error.retry_after is None or error.retry_after <= QUICK_RETRY_MAX_WAIT
+    return False
+
+
+def _wait(state: RetryCallState) -> float:
+    outcome = state.outcome
+    error = outcome.exception() if outcome is not None else None
+    if isinstance(error, TransientError) and error.retry_after is not None:
+        return error.retry_after
+    return float(wait_exponential(multiplier=0.1, max=QUICK_RETRY_MAX_WAIT)(state))
+
+
+def send(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    marketplace: str,
+    classify_body: Callable[[httpx.Response], ConnectorError | None] | None = None,
+    sleep: Callable[[float], None] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send with short transient retries; return a successful response or raise its error class.
+
+    ``classify_body`` looks at the body first (errors reported with HTTP 200), then the status
+    table applies.
+    """
+
+    def attempt() -> httpx.Response:
+        try:
+            response = client.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            raise error_for_exception(error, marketplace=marketplace) from error
+        problem = classify_body(response) if classify_body else None
+        problem = problem or error_for_status(response, marketplace=marketplace)
+        if problem is not None:
+            raise problem
+        return response
+
+    retrying = _Retrying(
+        retry=retry_if_exception(_quick_retry_wanted),
+        stop=stop_after_attempt(QUICK_RETRY_ATTEMPTS),
+        wait=_wait,
+        reraise=True,
+        sleep=sleep or time.sleep,
+    )
+    result: httpx.Response = retrying(attempt)
+    return result

@@ -1,0 +1,164 @@
+"""Rate limits as marketplaces count them, shared by every caller of one account.
+
+The port has two shapes of budget: a cost bucket (Shopify GraphQL: points that leak back at a
+restore rate, with the server's own view fed back after each call) and request windows (Etsy:
+per second and per day). ``acquire`` waits in the calling thread only up to ``max_inline_wait``;
+a longer wait raises ``RateLimited(retry_after)`` before anything is sent, so the operation is
+re-sent later without spending an attempt.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from connectors.contract import RateLimited
+
+DEFAULT_MAX_INLINE_WAIT = 1.0
+
+
+@dataclass(frozen=True)
+class CostBucket:
+    name: str
+    capacity: float
+    restore_per_second: float
+
+
+@dataclass(frozen=True)
+class RequestWindows:
+    name: str
+    windows: tuple[tuple[int, float], ...]  # (requests, seconds), e.g. ((10, 1), (10000, 86400))
+
+
+Budget = CostBucket | RequestWindows
+
+
+class RateLimiter(Protocol):
+    def acquire(self, budget: Budget, account: str, cost: float = 1.0) -> None: ...
+
+    def feedback(
+        self,
+        budget: CostBucket,
+        account: str,
+        *,
+        available: float,
+        capacity: float | None = None,
+        restore_per_second: float | None = None,
+    ) -> None:
+        """Adopt the server's view of a cost bucket (Shopify's ``throttleStatus``)."""
+        ...
+
+
+@dataclass
+class _BucketState:
+    available: float
+    capacity: float
+    restore: float
+    updated: float
+
+
+class InProcessRateLimiter:
+    """The embedded adapter: one process, a lock per limiter."""
+
+    def __init__(
+        self,
+        *,
+        max_inline_wait: float = DEFAULT_MAX_INLINE_WAIT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.max_inline_wait = max_inline_wait
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._buckets: dict[tuple[str, str], _BucketState] = {}
+        self._windows: dict[tuple[str, str, float], deque[float]] = {}
+
+    def acquire(self, budget: Budget, account: str, cost: float = 1.0) -> None:
+        deadline = self._clock() + self.max_inline_wait
+        while True:
+            with self._lock:
+                wait = self._try(budget, account, cost)
+            if wait <= 0:
+                return
+            if self._clock() + wait > deadline:
+                raise RateLimited(
+                    f"{budget.name} budget of {account} spent; retry in {wait:.2f}s",
+                    retry_after=wait,
+                )
+            self._sleep(wait)
+
+    def feedback(
+        self,
+        budget: CostBucket,
+        account: str,
+        *,
+        available: float,
+        capacity: float | None = None,
+        restore_per_second: float | None = None,
+    ) -> None:
+        with self._lock:
+            state = self._bucket(budget, account)
+            state.available = available
+            state.capacity = capacity or state.capacity
+            state.restore = restore_per_second or state.restore
+            state.updated = self._clock()
+
+    def available(self, budget: CostBucket, account: str) -> float:
+        with self._lock:
+            state = self._bucket(budget, account)
+            self._refill(state)
+            return state.available
+
+    # -- internals, called under the lock ---------------------------------------------------
+    def _try(self, budget: Budget, account: str, cost: float) -> float:
+        """Take the budget and return 0, or return how long until it would be there."""
+        if isinstance(budget, CostBucket):
+            state = self._bucket(budget, account)
+            self._refill(state)
+            if cost > state.capacity:
+                raise RateLimited(
+                    f"{budget.name}: a request costing {cost} can never fit a bucket of "
+                    f"{state.capacity}",
+                    retry_after=None,
+                )
+            if state.available >= cost:
+                state.available -= cost
+                return 0.0
+            return (cost - state.available) / state.restore
+        now = self._clock()
+        longest = 0.0
+        logs = []
+        for limit, period in budget.windows:
+            log = self._windows.setdefault((budget.name, account, period), deque())
+            while log and log[0] <= now - period:
+                log.popleft()
+            if len(log) >= limit:
+                longest = max(longest, log[0] + period - now)
+            logs.append(log)
+        if longest > 0:
+            return longest
+        for log in logs:
+            log.append(now)
+        return 0.0
+
+    def _bucket(self, budget: CostBucket, account: str) -> _BucketState:
+        key = (budget.name, account)
+        state = self._buckets.get(key)
+        if state is None:
+            state = _BucketState(
+                budget.capacity, budget.capacity, budget.restore_per_second, self._clock()
+            )
+            self._buckets[key] = state
+        return state
+
+    def _refill(self, state: _BucketState) -> None:
+        now = self._clock()
+        state.available = min(
+            state.capacity, state.available + (now - state.updated) * state.restore
+        )
+        state.updated = now

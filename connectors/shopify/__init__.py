@@ -1,0 +1,1 @@
+"""The Shopify connector (GraphQL Admin API) and its sandbox."""
