@@ -46,6 +46,17 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(30.0, description="How long a checked API key is trusted.")
     log_level: str = Field("INFO", description="Root log level.")
 
+    # Marketplaces.
+    shopify_api_version: str = Field(
+        "2026-04", description="Shopify Admin API version (>= 2026-04)."
+    )
+    rate_limit_max_inline_wait: float = Field(
+        1.0, description="Longest a worker thread waits for a rate limit before re-queueing."
+    )
+    http_timeout_seconds: float = Field(
+        10.0, description="Marketplace HTTP timeout; kept well below worker time limits."
+    )
+
     # Secrets.
     admin_api_key: SecretStr | None = Field(None, description="Bearer key of the operator.")
     secret_keys: SecretStr | None = Field(
