@@ -13,9 +13,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 sellers_app = typer.Typer(help="Sellers and their API keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="Credential encryption keys.", no_args_is_help=True)
+connectors_app = typer.Typer(help="Marketplace connectors (plugins).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sellers_app, name="sellers")
 app.add_typer(keys_app, name="keys")
+app.add_typer(connectors_app, name="connectors")
 
 
 @app.command()
@@ -76,6 +78,34 @@ def keys_generate() -> None:
     from cryptography.fernet import Fernet
 
     typer.echo(Fernet.generate_key().decode())
+
+
+@connectors_app.command("list")
+def connectors_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Every installed connector with its capabilities."""
+    import json
+
+    from connectors import registry
+
+    settings = Settings()
+    found: dict[str, dict[str, object]] = {}
+    for name, entry in sorted(registry.discovered().items()):
+        connector = registry.create(name, registry.config_from_settings(name, settings))
+        try:
+            found[name] = {"entry_point": entry.value, **connector.capabilities.as_dict()}
+        finally:
+            connector.close()
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+        return
+    for name, caps in found.items():
+        typer.echo(
+            f"{name:<12} push={','.join(caps['push_kinds'])}  "  # type: ignore[arg-type]
+            f"batch={caps['stock_batch_size']}  rate_limit={caps['rate_limit']}  "
+            f"webhooks={caps['webhook_management']}  ({caps['entry_point']})"
+        )
 
 
 @app.command()
