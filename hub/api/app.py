@@ -13,6 +13,7 @@ from hub.api.errors import install_error_handlers
 from hub.api.limits import BodySizeLimit
 from hub.bootstrap import Container, bootstrap
 from hub.infrastructure.logs import configure_logging
+from hub.infrastructure.migrations import upgrade
 from hub.settings import Settings
 
 UPLOAD_PREFIXES = ("/uploads",)
@@ -28,6 +29,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             configure_logging(settings.log_level)
         owned = container is None
         built = container or bootstrap(settings)
+        if owned and settings.is_sqlite:
+            upgrade(built.engine)  # embedded mode sets itself up; PostgreSQL runs `hub db upgrade`
         app.state.container = built
         app.state.authenticator = Authenticator(built)
         try:

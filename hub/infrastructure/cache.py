@@ -8,6 +8,7 @@ older version back, so a slow reader never resurrects stale data.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 import time
 from typing import Any
 
@@ -106,13 +107,27 @@ class RedisReadCache:
 
 
 class MemoryReadCache:
-    """The embedded cache: one process, a lock standing in for the Lua compare-and-set."""
+    """The embedded cache: one process, a lock standing in for the Lua compare-and-set.
 
-    def __init__(self, *, ttl_seconds: int, tombstone_ttl_seconds: int) -> None:
+    Bounded: past ``max_entries`` the least recently written entries go first. A fresh
+    tombstone is the most recent entry, so evicting it early would take ``max_entries`` newer
+    writes during one read: far longer than any read takes at the default bound.
+    """
+
+    def __init__(
+        self, *, ttl_seconds: int, tombstone_ttl_seconds: int, max_entries: int = 100_000
+    ) -> None:
         self._ttl = ttl_seconds
         self._tombstone_ttl = tombstone_ttl_seconds
-        self._entries: dict[str, tuple[float, CacheEntry]] = {}
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, CacheEntry]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _store(self, key: str, expires: float, entry: CacheEntry) -> None:
+        self._entries[key] = (expires, entry)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
 
     def _current(self, key: str) -> CacheEntry | None:
         found = self._entries.get(key)
@@ -136,7 +151,7 @@ class MemoryReadCache:
                     return False
                 if current.payload is not None and current.version >= version:
                     return False
-            self._entries[key] = (time.monotonic() + self._ttl, CacheEntry(version, payload))
+            self._store(key, time.monotonic() + self._ttl, CacheEntry(version, payload))
             return True
 
     def tombstone(self, key: str, version: int) -> None:
@@ -144,8 +159,7 @@ class MemoryReadCache:
             current = self._current(key)
             if current is not None:
                 version = max(version, current.version)
-            expires = time.monotonic() + self._tombstone_ttl
-            self._entries[key] = (expires, CacheEntry(version, None))
+            self._store(key, time.monotonic() + self._tombstone_ttl, CacheEntry(version, None))
 
     def ping(self) -> bool:
         return True

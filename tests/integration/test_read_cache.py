@@ -119,3 +119,13 @@ def test_a_slow_reader_racing_a_writer_never_puts_the_old_value_back(cache: Read
     assert entry.version == 2
     assert run(cache.offer("order", database["version"], b"v2"))
     assert entry_of(cache, "order").payload == b"v2"
+
+
+def test_memory_cache_is_bounded() -> None:
+    bounded = MemoryReadCache(ttl_seconds=60, tombstone_ttl_seconds=60, max_entries=3)
+    runner = asyncio.Runner()
+    for n in range(5):
+        runner.run(bounded.offer(f"k{n}", 1, b"x"))
+    assert runner.run(bounded.get("k0")) is None
+    assert runner.run(bounded.get("k4")) is not None
+    runner.close()
