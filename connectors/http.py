@@ -148,12 +148,14 @@ def send(
     marketplace: str,
     classify_body: Callable[[httpx.Response], ConnectorError | None] | None = None,
     sleep: Callable[[float], None] | None = None,
+    retry_transient: bool = True,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send with short transient retries; return a successful response or raise its error class.
 
     ``classify_body`` looks at the body first (errors reported with HTTP 200), then the status
-    table applies.
+    table applies. ``retry_transient=False`` sends once: for writes that are not safe to repeat
+    blind (the caller reads remote state before trying again).
     """
 
     def attempt() -> httpx.Response:
@@ -169,7 +171,7 @@ def send(
 
     retrying = _Retrying(
         retry=retry_if_exception(_quick_retry_wanted),
-        stop=stop_after_attempt(QUICK_RETRY_ATTEMPTS),
+        stop=stop_after_attempt(QUICK_RETRY_ATTEMPTS if retry_transient else 1),
         wait=_wait,
         reraise=True,
         sleep=sleep or time.sleep,

@@ -2,7 +2,7 @@
 
 The sandbox serves a schema that must accept each of these unchanged (a test validates them all),
 and page sizes are chosen so each query's *requested* cost stays within Shopify's 1,000-point
-maximum: connection = 2 + first × node cost, object = 1, scalar = 0, mutation = 10.
+maximum: connection = 2 + first x node cost, object = 1, scalar = 0, mutation = 10.
 Reference: https://shopify.dev/docs/api/usage/limits (cost calculation).
 """
 
