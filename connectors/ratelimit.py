@@ -52,6 +52,10 @@ class RateLimiter(Protocol):
         """Adopt the server's view of a cost bucket (Shopify's ``throttleStatus``)."""
         ...
 
+    def refund(self, budget: CostBucket, account: str, cost: float) -> None:
+        """Give back a reservation the server never charged (the call failed before it)."""
+        ...
+
 
 @dataclass
 class _BucketState:
@@ -107,6 +111,12 @@ class InProcessRateLimiter:
             state.capacity = capacity or state.capacity
             state.restore = restore_per_second or state.restore
             state.updated = self._clock()
+
+    def refund(self, budget: CostBucket, account: str, cost: float) -> None:
+        with self._lock:
+            state = self._bucket(budget, account)
+            self._refill(state)
+            state.available = min(state.capacity, state.available + cost)
 
     def available(self, budget: CostBucket, account: str) -> float:
         with self._lock:

@@ -281,8 +281,9 @@ def check_error_classification(
 
     cases: list[tuple[str, Fault, type[Exception]]] = [
         *ERROR_CASES,
-        ("throttled body", double.throttled_fault(), RateLimited),
         ("timeout", timeout_fault, TransientError),
+        # Last: a throttled answer leaves the shared limiter waiting for the budget to restore.
+        ("throttled body", double.throttled_fault(), RateLimited),
     ]
     for name, fault, expected in cases:
         double.faults.queue.clear()

@@ -306,16 +306,22 @@ class ShopifyGraphQLClient:
             "json": {"query": document, "variables": variables},
             "headers": {ACCESS_TOKEN_HEADER: token},
         }
-        send(
-            client,
-            "POST",
-            self._path,
-            marketplace=MARKETPLACE,
-            classify_body=reader.classify,
-            sleep=self._sleep,
-            retry_transient=resend_safe(document),
-            **request,
-        )
+        try:
+            send(
+                client,
+                "POST",
+                self._path,
+                marketplace=MARKETPLACE,
+                classify_body=reader.classify,
+                sleep=self._sleep,
+                retry_transient=resend_safe(document),
+                **request,
+            )
+        finally:
+            if not reader.fed_back:
+                # No cost report (a 401, a 5xx, a timeout): Shopify charged nothing we know of,
+                # so give the reservation back instead of starving the next call.
+                self._limiter.refund(COST_BUCKET, shop.external_id, cost)
         return reader.data()
 
     def close(self) -> None:
@@ -370,6 +376,7 @@ class _ResponseReader:
         self._operation = operation
         self._requested = requested
         self._body: Any = None
+        self.fed_back = False
 
     def classify(self, response: httpx.Response) -> ConnectorError | None:
         try:
@@ -401,6 +408,7 @@ class _ResponseReader:
         if status is None:
             return
         available, maximum, restore = status
+        self.fed_back = True
         self._limiter.feedback(
             COST_BUCKET,
             self._shop.external_id,

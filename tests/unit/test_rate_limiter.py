@@ -79,3 +79,13 @@ class TestRequestWindows:
             rl.acquire(etsy, "app")  # the day is spent
         assert caught.value.retry_after is not None
         assert caught.value.retry_after > 80000
+
+
+def test_refund_returns_an_uncharged_reservation() -> None:
+    time = FakeTime()
+    rl = limiter(time, max_wait=0)
+    rl.acquire(SHOPIFY, "a", cost=900)
+    rl.refund(SHOPIFY, "a", cost=900)
+    rl.acquire(SHOPIFY, "a", cost=1000)
+    rl.refund(SHOPIFY, "a", cost=5000)
+    assert rl.available(SHOPIFY, "a") == 1000
