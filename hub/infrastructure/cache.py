@@ -8,8 +8,8 @@ older version back, so a slow reader never resurrects stale data.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 import time
+from collections import OrderedDict
 from typing import Any
 
 from redis import Redis
