@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(5 * MIB, description="Largest JSON or webhook body accepted.")
     max_upload_bytes: int = Field(200 * MIB, description="Largest image upload accepted.")
     api_key_cache_seconds: float = Field(30.0, description="How long a checked API key is trusted.")
+    gil_switch_interval_ms: float = Field(
+        1.0,
+        description="How often a busy thread yields the GIL (Python's default is 5 ms): short, "
+        "so cache hits on the event loop are not held behind database work in worker threads.",
+    )
     log_level: str = Field("INFO", description="Root log level.")
 
     # Marketplaces.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if container is None:
             configure_logging(settings.log_level)
+            sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
         owned = container is None
         built = container or bootstrap(settings)
         if owned and settings.is_sqlite:
