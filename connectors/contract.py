@@ -6,7 +6,8 @@ no business rules: the sync layer decides retries, budgets and dead letters from
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -258,6 +259,54 @@ class MarketplaceConnector(Protocol):
     def close(self) -> None: ...
 
 
+class CredentialStore(Protocol):
+    """Where a connector gets a shop's rotated OAuth tokens, refreshed exactly once.
+
+    Etsy rotates the refresh token on every refresh: two workers refreshing at once, or a
+    refresh lost to a rollback, lock the shop out. The hub's implementation takes a per-shop
+    lock, re-reads the stored credentials (another worker may have refreshed already: then it
+    returns those without calling ``exchange``), calls ``exchange`` with the stored pair and
+    commits the new pair in a transaction of its own. An ``AuthError`` from ``exchange`` marks
+    the shop ``auth_failed``.
+    """
+
+    def refresh(
+        self,
+        shop: ShopContext,
+        stale_access_token: str | None,
+        exchange: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+    ) -> Mapping[str, Any]: ...
+
+
+class InMemoryCredentialStore:
+    """The store for tests, sandboxes and benchmarks: one process, one lock per shop."""
+
+    def __init__(self, initial: Mapping[int, Mapping[str, Any]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self.credentials: dict[int, dict[str, Any]] = {
+            shop_id: dict(value) for shop_id, value in (initial or {}).items()
+        }
+        self.refreshes = 0
+
+    def __repr__(self) -> str:
+        return f"InMemoryCredentialStore(shops={sorted(self.credentials)})"
+
+    def refresh(
+        self,
+        shop: ShopContext,
+        stale_access_token: str | None,
+        exchange: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+    ) -> Mapping[str, Any]:
+        with self._lock:
+            stored = self.credentials.get(shop.shop_id, dict(shop.credentials))
+            if stored.get("access_token") != stale_access_token:
+                return dict(stored)  # refreshed by someone else meanwhile
+            fresh = {**stored, **exchange(stored)}
+            self.credentials[shop.shop_id] = fresh
+            self.refreshes += 1
+            return dict(fresh)
+
+
 @dataclass(frozen=True)
 class ConnectorConfig:
     """What the registry hands a connector factory: app credentials and shared machinery."""
@@ -265,5 +314,6 @@ class ConnectorConfig:
     app_credentials: Mapping[str, Any] = field(default_factory=dict, repr=False)
     api_version: str | None = None
     rate_limiter: Any = None  # connectors.ratelimit.RateLimiter
+    credential_store: Any = None  # CredentialStore, for marketplaces with rotating tokens
     http_timeout_seconds: float = 10.0
     user_agent: str = "marketplace-hub/0.1"

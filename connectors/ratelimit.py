@@ -56,6 +56,13 @@ class RateLimiter(Protocol):
         """Give back a reservation the server never charged (the call failed before it)."""
         ...
 
+    def sync_window(
+        self, budget: RequestWindows, account: str, *, period: float, remaining: int
+    ) -> None:
+        """Adopt the server's count of what is left in a window (Etsy's ``x-remaining-*``):
+        when it reports fewer left than we think, the window fills up to match."""
+        ...
+
 
 @dataclass
 class _BucketState:
@@ -117,6 +124,20 @@ class InProcessRateLimiter:
             state = self._bucket(budget, account)
             self._refill(state)
             state.available = min(state.capacity, state.available + cost)
+
+    def sync_window(
+        self, budget: RequestWindows, account: str, *, period: float, remaining: int
+    ) -> None:
+        limit = next((lim for lim, per in budget.windows if per == period), None)
+        if limit is None:
+            return
+        with self._lock:
+            now = self._clock()
+            log = self._windows.setdefault((budget.name, account, period), deque())
+            while log and log[0] <= now - period:
+                log.popleft()
+            while limit - len(log) > max(0, remaining):
+                log.append(now)
 
     def available(self, budget: CostBucket, account: str) -> float:
         with self._lock:

@@ -89,3 +89,15 @@ def test_refund_returns_an_uncharged_reservation() -> None:
     rl.acquire(SHOPIFY, "a", cost=1000)
     rl.refund(SHOPIFY, "a", cost=5000)
     assert rl.available(SHOPIFY, "a") == 1000
+
+
+def test_server_reported_remaining_fills_the_window() -> None:
+    time = FakeTime()
+    etsy = RequestWindows("etsy", ((10, 1.0), (100, 86400.0)))
+    rl = limiter(time, max_wait=0)
+    rl.acquire(etsy, "app")
+    rl.sync_window(etsy, "app", period=86400.0, remaining=2)  # other processes used the day
+    rl.acquire(etsy, "app")
+    rl.acquire(etsy, "app")
+    with pytest.raises(RateLimited):
+        rl.acquire(etsy, "app")
