@@ -64,6 +64,32 @@ class RateLimiter(Protocol):
         ...
 
 
+def wait_inline(
+    attempt: Callable[[], float],
+    budget: Budget,
+    account: str,
+    max_inline_wait: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> None:
+    """Retry ``attempt`` (0 = budget taken, else seconds until it could be) within the bound.
+
+    Shared by every adapter so they all wait the same way: inline up to ``max_inline_wait``,
+    otherwise ``RateLimited`` before anything is sent.
+    """
+    deadline = clock() + max_inline_wait
+    while True:
+        wait = attempt()
+        if wait <= 0:
+            return
+        if clock() + wait > deadline:
+            raise RateLimited(
+                f"{budget.name} budget of {account} spent; retry in {wait:.2f}s",
+                retry_after=wait,
+            )
+        sleep(wait)
+
+
 @dataclass
 class _BucketState:
     available: float
@@ -90,18 +116,11 @@ class InProcessRateLimiter:
         self._windows: dict[tuple[str, str, float], deque[float]] = {}
 
     def acquire(self, budget: Budget, account: str, cost: float = 1.0) -> None:
-        deadline = self._clock() + self.max_inline_wait
-        while True:
+        def attempt() -> float:
             with self._lock:
-                wait = self._try(budget, account, cost)
-            if wait <= 0:
-                return
-            if self._clock() + wait > deadline:
-                raise RateLimited(
-                    f"{budget.name} budget of {account} spent; retry in {wait:.2f}s",
-                    retry_after=wait,
-                )
-            self._sleep(wait)
+                return self._try(budget, account, cost)
+
+        wait_inline(attempt, budget, account, self.max_inline_wait, self._clock, self._sleep)
 
     def feedback(
         self,

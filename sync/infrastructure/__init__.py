@@ -1,0 +1,1 @@
+"""Adapters of the sync engine: shared rate limits, locks, tables."""
