@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/order_reads.py
+	$(BIN)/python bench/shopify_pull.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

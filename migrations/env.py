@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import sync.infrastructure.tables  # noqa: F401  (registers the sync tables)
 from hub.infrastructure.tables import Base
 
 config = context.config

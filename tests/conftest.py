@@ -17,6 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
+import sync.infrastructure.tables  # noqa: F401  (truncation covers the sync tables)
 from hub.bootstrap import Container, bootstrap
 from hub.infrastructure.migrations import upgrade
 from hub.infrastructure.tables import Base

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import sync.infrastructure.tables  # noqa: F401  (the sync engine's tables)
 from hub.bootstrap import Container
 from hub.infrastructure.tables import Base
 
