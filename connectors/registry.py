@@ -41,7 +41,7 @@ def create(name: str, config: ConnectorConfig) -> MarketplaceConnector:
 
 
 def config_from_settings(
-    name: str, settings: Settings, rate_limiter: Any = None
+    name: str, settings: Settings, rate_limiter: Any = None, credential_store: Any = None
 ) -> ConnectorConfig:
     """App credentials for one marketplace, taken from ``HUB_*`` settings."""
 
@@ -59,6 +59,7 @@ def config_from_settings(
         api_version = settings.shopify_api_version
     elif name == "etsy":
         credentials = {
+            "requests_per_day": settings.etsy_requests_per_day,
             "keystring": settings.etsy_keystring,
             "shared_secret": secret(settings.etsy_shared_secret),
             "shared_secret_previous": secret(settings.etsy_shared_secret_previous),
@@ -69,5 +70,6 @@ def config_from_settings(
         app_credentials={key: value for key, value in credentials.items() if value is not None},
         api_version=api_version,
         rate_limiter=rate_limiter,
+        credential_store=credential_store,
         http_timeout_seconds=settings.http_timeout_seconds,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -36,6 +36,26 @@ class Settings(BaseSettings):
         900, description="Lifetime of a tombstone; longer than any read can take."
     )
     broker_url: str | None = Field(None, description="amqp:// URL; unset = in-process broker.")
+
+    # Sync engine.
+    broker_queue_prefix: str = Field("hub.", description="Prefix of every queue name.")
+    worker_threads: int = Field(8, description="Actor threads per worker process.")
+    outbox_poll_ms: int = Field(50, description="Relay poll when LISTEN/NOTIFY is not available.")
+    pull_interval_seconds: int = Field(300, description="Reconciliation pull per shop.")
+    pull_overlap_minutes: int = Field(
+        10, description="Each pull re-reads this far before its cursor."
+    )
+    pull_backfill_days: int = Field(30, description="How far back a shop's first pull reaches.")
+    etsy_requests_per_day: int = Field(10_000, description="The Etsy app's daily request budget.")
+    etsy_poll_share: float = Field(
+        0.3, description="Share of Etsy's daily budget for order polling."
+    )
+    stale_event_minutes: int = Field(
+        10, description="Unhandled events older than this are re-sent."
+    )
+    max_broker_delay_seconds: int = Field(
+        300, description="Longest wait carried by a delayed message; longer waits park in the DB."
+    )
 
     # HTTP.
     host: str = Field("127.0.0.1", description="Address `hub serve` binds.")
@@ -82,6 +102,15 @@ class Settings(BaseSettings):
         if value <= 0:
             raise ValueError("must be positive")
         return value
+
+    @model_validator(mode="after")
+    def _shared_backends_for_many_processes(self) -> Settings:
+        if self.broker_url and not self.cache_url:
+            raise ValueError(
+                "HUB_BROKER_URL runs workers in many processes; set HUB_CACHE_URL (Redis) too, "
+                "so caches and rate limits are shared between them"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:

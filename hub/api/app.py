@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hub.api import bindings, catalog, health, orders, sellers, shops, stock
+from hub.api import bindings, catalog, events, health, orders, sellers, shops, stock, webhooks
 from hub.api.auth import Authenticator
 from hub.api.errors import install_error_handlers
 from hub.api.limits import BodySizeLimit
@@ -35,9 +35,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             upgrade(built.engine)  # embedded mode sets itself up; PostgreSQL runs `hub db upgrade`
         app.state.container = built
         app.state.authenticator = Authenticator(built)
+        app.state.webhook_connectors = webhooks.WebhookConnectors(built)
         try:
             yield
         finally:
+            app.state.webhook_connectors.close()
             aclose = getattr(built.cache, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -51,7 +53,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, sellers, shops, catalog, stock, bindings, orders):
+    for module in (health, sellers, shops, catalog, stock, bindings, orders, events, webhooks):
         app.include_router(module.router)
     app.add_middleware(
         BodySizeLimit,

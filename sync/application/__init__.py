@@ -1,0 +1,1 @@
+"""Use cases of the sync engine: handle inbound events, pull orders."""

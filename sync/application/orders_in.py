@@ -1,0 +1,199 @@
+"""Orders in: handle a stored webhook event once, and pull what webhooks missed.
+
+Every step that calls a marketplace runs with no transaction open; the import and the
+bookkeeping (event handled, cursor advanced) commit together afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from connectors.contract import (
+    AuthError,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from hub.application.orders import import_order
+from hub.domain.orders import ImportOrder
+from hub.domain.shops import Shop, ShopStatus
+from hub.infrastructure.clock import utcnow
+from sync.infrastructure import cursors, events
+from sync.worker.runtime import SyncRuntime, shop_context
+
+log = logging.getLogger(__name__)
+
+PULL_ACTOR, PULL_QUEUE = "orders.pull", "orders"
+ORDER_STREAM = "orders"
+PAGES_PER_RUN = 20  # then the scan continues in a new message, so no run holds a thread long
+UNINSTALL_TOPICS = frozenset({"app/uninstalled"})
+
+
+def is_order_topic(topic: str) -> bool:
+    lowered = topic.lower()
+    return "order" in lowered or "receipt" in lowered
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The operation waits: a new message after ``seconds`` (never a Dramatiq Retry)."""
+
+    seconds: float
+
+
+def process_event(runtime: SyncRuntime, event_id: int) -> Retry | None:
+    container = runtime.container
+    with container.engine.begin() as db:
+        event = events.load_event(db, event_id)
+        if event is None or event.status != events.RECEIVED:
+            return None  # handled already, or rejected: a duplicate message is a no-op
+        events.count_attempt(db, event_id)
+    with container.uow() as uow:
+        shop = uow.shops.get(event.shop_id) if event.shop_id else None
+    if shop is None:
+        _finish(runtime, event_id, events.REJECTED, "the event's shop no longer exists")
+        return None
+    if event.topic in UNINSTALL_TOPICS:
+        _disconnect(runtime, shop)
+        _finish(runtime, event_id, events.HANDLED, None)
+        return None
+    if not is_order_topic(event.topic) or not event.resource_id:
+        _finish(runtime, event_id, events.HANDLED, f"topic {event.topic} needs no import")
+        return None
+    try:
+        order = runtime.connector(shop.marketplace.value).get_order(
+            shop_context(shop), event.resource_id
+        )
+    except RateLimited as limited:
+        return Retry(limited.retry_after or 1.0)
+    except NotFound:
+        _finish(runtime, event_id, events.HANDLED, "the order no longer exists on the marketplace")
+        return None
+    except AuthError as error:
+        _mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
+        _finish(runtime, event_id, events.REJECTED, f"shop {shop.id}: {error.message}")
+        return None
+    except PermanentError as error:
+        _finish(runtime, event_id, events.REJECTED, error.message)
+        return None
+    except TransientError as error:
+        return Retry(error.retry_after or 5.0)
+    with container.uow() as uow:
+        import_order(uow, order)
+        events.mark(uow.connection, event_id, events.HANDLED)  # once: in the importing commit
+        uow.commit()
+    return None
+
+
+def _finish(runtime: SyncRuntime, event_id: int, status: str, reason: str | None) -> None:
+    with runtime.container.engine.begin() as db:
+        events.mark(db, event_id, status, reason)
+
+
+def _mark_shop(runtime: SyncRuntime, shop: Shop, status: ShopStatus) -> None:
+    with runtime.container.uow() as uow:
+        fresh = uow.shops.get(shop.id or 0)
+        if fresh is not None:
+            fresh.status = status
+            uow.shops.save(fresh)
+            uow.commit()
+
+
+def _disconnect(runtime: SyncRuntime, shop: Shop) -> None:
+    _mark_shop(runtime, shop, ShopStatus.DISCONNECTED)
+
+
+def pull_orders(
+    runtime: SyncRuntime,
+    shop_id: int,
+    *,
+    page_cursor: str | None = None,
+    since: str | None = None,
+    scan_high: str | None = None,
+) -> Retry | None:
+    """Pull pages of changed orders; continue in a new message after ``PAGES_PER_RUN`` pages.
+
+    Sorted streams advance the cursor after each committed page; unsorted ones (WooCommerce)
+    only after the whole scan is committed, to the newest update seen.
+    """
+    container, settings = runtime.container, runtime.container.settings
+    with container.uow() as uow:
+        shop = uow.shops.get(shop_id)
+    if shop is None or shop.status is not ShopStatus.ACTIVE:
+        return None
+    connector = runtime.connector(shop.marketplace.value)
+    sorted_stream = connector.capabilities.orders_sorted_by_update
+    start = _parse(since) or _scan_start(
+        runtime, shop_id, settings.pull_overlap_minutes, settings.pull_backfill_days
+    )
+    high = _parse(scan_high)
+    context = shop_context(shop)
+    for _ in range(PAGES_PER_RUN):
+        try:
+            page = connector.list_orders_changed(context, since=start, cursor=page_cursor)
+        except RateLimited as limited:
+            _continue(runtime, shop_id, page_cursor, start, high, limited.retry_after or 1.0)
+            return None
+        except AuthError:
+            _mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
+            return None
+        except TransientError as error:
+            _continue(runtime, shop_id, page_cursor, start, high, error.retry_after or 5.0)
+            return None
+        if page.high_water_mark is not None:
+            high = max(high, page.high_water_mark) if high else page.high_water_mark
+        _import_page(runtime, shop_id, page.orders, high if sorted_stream else None)
+        if page.next_cursor is None:
+            if not sorted_stream and high is not None:
+                with container.engine.begin() as db:
+                    cursors.advance(db, shop_id, ORDER_STREAM, high)
+            return None
+        page_cursor = page.next_cursor
+    _continue(runtime, shop_id, page_cursor, start, high, 0)
+    return None
+
+
+def _import_page(
+    runtime: SyncRuntime, shop_id: int, orders: tuple[ImportOrder, ...], advance_to: datetime | None
+) -> None:
+    with runtime.container.uow() as uow:
+        for order in orders:
+            import_order(uow, order)
+        if advance_to is not None:
+            cursors.advance(uow.connection, shop_id, ORDER_STREAM, advance_to)
+        uow.commit()
+
+
+def _scan_start(
+    runtime: SyncRuntime, shop_id: int, overlap_minutes: int, backfill_days: int
+) -> datetime:
+    with runtime.container.engine.connect() as db:
+        position = cursors.position(db, shop_id, ORDER_STREAM)
+    if position is None:
+        return utcnow() - timedelta(days=backfill_days)
+    return position - timedelta(minutes=overlap_minutes)
+
+
+def _continue(
+    runtime: SyncRuntime,
+    shop_id: int,
+    page_cursor: str | None,
+    since: datetime,
+    high: datetime | None,
+    delay: float,
+) -> None:
+    payload: dict[str, Any] = {
+        "shop_id": shop_id,
+        "page_cursor": page_cursor,
+        "since": since.isoformat(),
+        "scan_high": high.isoformat() if high else None,
+    }
+    runtime.send(PULL_ACTOR, PULL_QUEUE, payload, delay_seconds=delay)
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,177 @@
+"""The transactional outbox: messages written with the change, published after the commit.
+
+Rows are claimed with ``UPDATE … RETURNING`` under a lease (both databases), handed to the broker
+with the row id as the message id, then marked published. A publisher that dies between the two
+leaves a leased row; once the lease runs out the relay publishes it again (at-least-once: every
+actor is idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+
+from hub.infrastructure.clock import utcnow
+from hub.infrastructure.tables import table_of
+from sync.infrastructure.tables import OutboxRow
+
+log = logging.getLogger(__name__)
+OUTBOX = table_of(OutboxRow)
+DEFAULT_LEASE = timedelta(seconds=30)
+CLAIM_BATCH = 200
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    actor: str
+    queue: str
+    payload: dict[str, Any]
+    delay_ms: int
+
+
+def add_message(
+    db: Connection, actor: str, queue: str, payload: dict[str, Any], *, delay_ms: int = 0
+) -> int:
+    """Write a message in the caller's transaction; it exists only if that transaction commits."""
+    new_id: int = db.execute(
+        insert(OUTBOX)
+        .values(actor=actor, queue=queue, payload=payload, delay_ms=delay_ms, created_at=utcnow())
+        .returning(OUTBOX.c.id)
+    ).scalar_one()
+    return new_id
+
+
+def claim(
+    engine: Engine,
+    *,
+    ids: Iterable[int] | None = None,
+    limit: int = CLAIM_BATCH,
+    lease: timedelta = DEFAULT_LEASE,
+) -> list[OutboxMessage]:
+    now = utcnow()
+    free = and_(
+        OUTBOX.c.published_at.is_(None),
+        or_(OUTBOX.c.lease_until.is_(None), OUTBOX.c.lease_until < now),
+    )
+    chosen = select(OUTBOX.c.id).where(free).order_by(OUTBOX.c.id).limit(limit)
+    if ids is not None:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        chosen = chosen.where(OUTBOX.c.id.in_(wanted))
+    statement = (
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(chosen.scalar_subquery()), free)
+        .values(lease_until=now + lease)
+        .returning(OUTBOX.c.id, OUTBOX.c.actor, OUTBOX.c.queue, OUTBOX.c.payload, OUTBOX.c.delay_ms)
+    )
+    with engine.begin() as db:
+        rows = db.execute(statement).all()
+    return sorted(
+        (OutboxMessage(r.id, r.actor, r.queue, dict(r.payload), r.delay_ms) for r in rows),
+        key=lambda message: message.id,
+    )
+
+
+def mark_published(engine: Engine, ids: Iterable[int]) -> None:
+    done = sorted(set(ids))
+    if done:
+        with engine.begin() as db:
+            db.execute(update(OUTBOX).where(OUTBOX.c.id.in_(done)).values(published_at=utcnow()))
+
+
+def backlog(engine: Engine) -> int:
+    from sqlalchemy import func
+
+    with engine.connect() as db:
+        count: int = db.execute(
+            select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
+        ).scalar_one()
+    return count
+
+
+class Publisher:
+    """Moves claimed rows to the broker; ``send`` is the broker's enqueue for one message."""
+
+    def __init__(self, engine: Engine, send: Callable[[OutboxMessage], None]) -> None:
+        self._engine = engine
+        self._send = send
+
+    def publish(self, ids: Iterable[int] | None = None) -> int:
+        published = 0
+        while True:
+            messages = claim(self._engine, ids=ids)
+            sent: list[int] = []
+            try:
+                for message in messages:
+                    self._send(message)
+                    sent.append(message.id)
+            finally:
+                mark_published(self._engine, sent)
+            published += len(sent)
+            if ids is not None or len(messages) < CLAIM_BATCH:
+                return published
+
+
+class Relay:
+    """Publishes what others left: woken by LISTEN/NOTIFY on PostgreSQL, else a short poll."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        *,
+        wait_for_work: Callable[[float], None],
+        poll_seconds: float = 0.05,
+    ) -> None:
+        self._publisher = publisher
+        self._wait = wait_for_work
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._publisher.publish()
+            except Exception:  # the database or broker blinked: keep relaying
+                log.exception("outbox relay pass failed")
+                self._stop.wait(1.0)
+            self._wait(self._poll)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="outbox-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def notify_channel(schema: str | None) -> str:
+    return f"hub_outbox_{schema or 'public'}"
+
+
+def listener(engine: Engine, schema: str | None) -> Callable[[float], None]:
+    """A wait that returns early on NOTIFY (PostgreSQL) or simply sleeps (SQLite)."""
+    if engine.dialect.name != "postgresql":
+        stop = threading.Event()
+        return stop.wait  # type: ignore[return-value]
+    import psycopg
+
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = psycopg.connect(url, autocommit=True)
+    connection.execute(f"LISTEN {notify_channel(schema)}")
+
+    def wait(seconds: float) -> None:
+        for _ in connection.notifies(timeout=seconds, stop_after=1):
+            return
+
+    return wait

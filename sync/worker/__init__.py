@@ -1,0 +1,1 @@
+"""Entry points of the sync engine: the broker, actors, the relay and the scheduler."""

@@ -1,0 +1,59 @@
+"""Thin actors: ids in, one use case, errors mapped. Declared by a function on a given broker,
+so importing this module has no side effects and embedded mode never touches RabbitMQ."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from dramatiq.broker import Broker
+
+from hub.settings import Settings
+from sync.application import orders_in
+from sync.worker.broker import queue_name
+from sync.worker.runtime import SyncRuntime
+
+SECOND_MS = 1000
+MINUTE_MS = 60 * SECOND_MS
+
+
+def declare_actors(
+    broker: Broker, settings: Settings, runtime: Callable[[], SyncRuntime]
+) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """Every actor with its own time limit, age limit and retry ceiling."""
+
+    def inbound_process(event_id: int) -> None:
+        wait = orders_in.process_event(runtime(), event_id)
+        if wait is not None:
+            runtime().send(
+                "inbound.process", "webhooks", {"event_id": event_id}, delay_seconds=wait.seconds
+            )
+
+    def orders_pull(
+        shop_id: int,
+        page_cursor: str | None = None,
+        since: str | None = None,
+        scan_high: str | None = None,
+    ) -> None:
+        orders_in.pull_orders(
+            runtime(), shop_id, page_cursor=page_cursor, since=since, scan_high=scan_high
+        )
+
+    definitions: list[tuple[Callable[..., None], str, str, int, int]] = [
+        # (function, actor name, queue, time limit ms, max age ms)
+        (inbound_process, "inbound.process", "webhooks", 2 * MINUTE_MS, 24 * 60 * MINUTE_MS),
+        (orders_pull, orders_in.PULL_ACTOR, orders_in.PULL_QUEUE, 10 * MINUTE_MS, 60 * MINUTE_MS),
+    ]
+    declared: dict[str, dramatiq.Actor[Any, Any]] = {}
+    for function, name, queue, time_limit, max_age in definitions:
+        decorate = dramatiq.actor(
+            actor_name=name,
+            queue_name=queue_name(settings, queue),
+            broker=broker,
+            time_limit=time_limit,
+            max_age=max_age,
+            max_retries=3,
+        )
+        declared[name] = decorate(function)
+    return declared

@@ -1,0 +1,62 @@
+"""One process's sync engine: broker, actors, runtime, relay and (optionally) the scheduler."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dramatiq
+
+from hub.bootstrap import Container, bootstrap
+from hub.settings import Settings
+from sync.infrastructure.outbox import Relay, listener
+from sync.worker.actors import declare_actors
+from sync.worker.broker import build_broker, sender
+from sync.worker.runtime import SyncRuntime, build_limiter
+from sync.worker.scheduler import Scheduler
+
+
+class SyncEngine:
+    def __init__(self, settings: Settings | None = None, container: Container | None = None):
+        self.settings = settings or (container.settings if container else Settings())
+        self.broker = build_broker(self.settings)  # before any actor is declared
+        self.container = container or bootstrap(self.settings)
+        self.runtime = SyncRuntime(
+            self.container, build_limiter(self.container), sender(self.broker, self.settings)
+        )
+        self.actors = declare_actors(self.broker, self.settings, lambda: self.runtime)
+        self.worker: dramatiq.Worker | None = None
+        self.relay: Relay | None = None
+        self.scheduler: Scheduler | None = None
+
+    def start_worker(self, threads: int | None = None) -> None:
+        self.worker = dramatiq.Worker(
+            self.broker, worker_threads=threads or self.settings.worker_threads
+        )
+        self.worker.start()
+
+    def start_relay(self) -> None:
+        wait = listener(self.container.engine, self.settings.db_schema)
+        self.relay = Relay(
+            self.runtime.publisher,
+            wait_for_work=wait,
+            poll_seconds=self.settings.outbox_poll_ms / 1000,
+        )
+        self.relay.start()
+
+    def start_scheduler(self) -> None:
+        self.scheduler = Scheduler(self.runtime)
+        self.scheduler.start()
+
+    def recover(self) -> list[int]:
+        """After a restart: re-send every unhandled event (an in-memory broker lost them)."""
+        return Scheduler(self.runtime).sweep_stale_events(older_than=timedelta(0))
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        if self.worker is not None:
+            self.worker.stop()
+        self.runtime.close()
+        self.broker.close()

@@ -1,0 +1,82 @@
+"""What a worker process (or `hub run`) needs, built once per process after any fork."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+
+from connectors import registry
+from connectors.contract import MarketplaceConnector, ShopContext
+from connectors.ratelimit import InProcessRateLimiter, RateLimiter
+from hub.bootstrap import Container
+from hub.domain.shops import Shop
+from sync.infrastructure.credentials import SqlCredentialStore
+from sync.infrastructure.outbox import OutboxMessage, Publisher, add_message
+from sync.infrastructure.rate_limits import RedisRateLimiter
+
+
+@dataclass
+class SyncRuntime:
+    container: Container
+    limiter: RateLimiter
+    send_to_broker: Callable[[OutboxMessage], None]
+    _connectors: dict[str, MarketplaceConnector] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.credentials = SqlCredentialStore(self.container)
+        self.publisher = Publisher(self.container.engine, self.send_to_broker)
+
+    def connector(self, marketplace: str) -> MarketplaceConnector:
+        with self._lock:
+            found = self._connectors.get(marketplace)
+            if found is None:
+                config = registry.config_from_settings(
+                    marketplace,
+                    self.container.settings,
+                    rate_limiter=self.limiter,
+                    credential_store=self.credentials,
+                )
+                found = registry.create(marketplace, config)
+                self._connectors[marketplace] = found
+            return found
+
+    def send(
+        self, actor: str, queue: str, payload: dict[str, Any], *, delay_seconds: float = 0
+    ) -> int:
+        """A new message from actor code: written to the outbox, then published at once."""
+        delay_ms = int(min(delay_seconds, self.container.settings.max_broker_delay_seconds) * 1000)
+        with self.container.engine.begin() as db:
+            message_id = add_message(db, actor, queue, payload, delay_ms=delay_ms)
+        self.publisher.publish(ids=[message_id])
+        return message_id
+
+    def close(self) -> None:
+        for connector in self._connectors.values():
+            connector.close()
+
+
+def shop_context(shop: Shop) -> ShopContext:
+    assert shop.id is not None
+    return ShopContext(
+        shop_id=shop.id,
+        external_id=shop.external_id,
+        credentials=shop.credentials,
+        api_base_url=shop.api_base_url,
+        location_id=shop.location_id,
+    )
+
+
+def build_limiter(container: Container) -> RateLimiter:
+    settings = container.settings
+    if settings.cache_url:
+        return RedisRateLimiter(
+            Redis.from_url(settings.cache_url),
+            prefix=settings.cache_key_prefix,
+            max_inline_wait=settings.rate_limit_max_inline_wait,
+        )
+    return InProcessRateLimiter(max_inline_wait=settings.rate_limit_max_inline_wait)

@@ -1,0 +1,105 @@
+"""The scheduler: order pulls per shop, the stale-event sweep. One leader at a time.
+
+With Redis, leadership is a key set with NX and a TTL, renewed on every tick; a leader that dies
+is replaced within one TTL. Embedded, the one process is the leader.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from redis import Redis
+
+from hub.domain.shops import ShopStatus
+from hub.infrastructure.clock import utcnow
+from sync.application import orders_in
+from sync.application.scheduling import due, pull_interval_seconds
+from sync.infrastructure import events
+from sync.infrastructure.outbox import add_message
+from sync.worker.runtime import SyncRuntime
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 15
+LEADER_TTL_MS = 45_000
+
+
+class LeaderLock:
+    def __init__(self, redis_url: str | None, key: str) -> None:
+        self._redis = Redis.from_url(redis_url) if redis_url else None
+        self._key = key
+        self._me = uuid.uuid4().hex
+
+    def held(self) -> bool:
+        if self._redis is None:
+            return True
+        if self._redis.set(self._key, self._me, nx=True, px=LEADER_TTL_MS):
+            return True
+        if self._redis.get(self._key) == self._me.encode():
+            self._redis.pexpire(self._key, LEADER_TTL_MS)
+            return True
+        return False
+
+
+class Scheduler:
+    def __init__(self, runtime: SyncRuntime) -> None:
+        self.runtime = runtime
+        settings = runtime.container.settings
+        self._lock = LeaderLock(settings.cache_url, f"{settings.cache_key_prefix}scheduler:leader")
+        self._last_pull: dict[int, datetime] = {}
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._scheduler.add_job(self.tick, "interval", seconds=TICK_SECONDS, next_run_time=utcnow())
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._scheduler.shutdown(wait=False)
+
+    def tick(self) -> None:
+        if not self._lock.held():
+            return
+        try:
+            self.enqueue_due_pulls()
+            self.sweep_stale_events()
+        except Exception:
+            log.exception("scheduler tick failed")
+
+    def enqueue_due_pulls(self, now: datetime | None = None) -> list[int]:
+        settings = self.runtime.container.settings
+        now = now or utcnow()
+        with self.runtime.container.uow() as uow:
+            shops = [s for s in uow.shops.list(None) if s.status is ShopStatus.ACTIVE]
+        per_marketplace = Counter(shop.marketplace for shop in shops)
+        ids: list[int] = []
+        with self.runtime.container.engine.begin() as db:
+            for shop in shops:
+                assert shop.id is not None
+                interval = pull_interval_seconds(
+                    shop.marketplace,
+                    default_seconds=settings.pull_interval_seconds,
+                    active_shops_of_marketplace=per_marketplace[shop.marketplace],
+                    etsy_requests_per_day=settings.etsy_requests_per_day,
+                    etsy_poll_share=settings.etsy_poll_share,
+                )
+                if due(self._last_pull.get(shop.id), now, interval):
+                    ids.append(
+                        add_message(
+                            db, orders_in.PULL_ACTOR, orders_in.PULL_QUEUE, {"shop_id": shop.id}
+                        )
+                    )
+                    self._last_pull[shop.id] = now
+        self.runtime.publisher.publish(ids=ids)
+        return ids
+
+    def sweep_stale_events(self, older_than: timedelta | None = None) -> list[int]:
+        """Re-send events still unhandled after a while: a lost message or a crashed worker."""
+        age = older_than or timedelta(minutes=self.runtime.container.settings.stale_event_minutes)
+        with self.runtime.container.engine.begin() as db:
+            stale = events.stale_event_ids(db, utcnow() - age)
+            ids = [events.requeue(db, event_id) for event_id in stale]
+        self.runtime.publisher.publish(ids=ids)
+        return stale
