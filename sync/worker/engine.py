@@ -12,7 +12,7 @@ from sync.infrastructure.outbox import Relay, listener
 from sync.worker.actors import declare_actors
 from sync.worker.broker import build_broker, sender
 from sync.worker.runtime import SyncRuntime, build_limiter
-from sync.worker.scheduler import Scheduler
+from sync.worker.scheduler import Scheduler, sweep_stale_events
 
 
 class SyncEngine:
@@ -49,7 +49,7 @@ class SyncEngine:
 
     def recover(self) -> list[int]:
         """After a restart: re-send every unhandled event (an in-memory broker lost them)."""
-        return Scheduler(self.runtime).sweep_stale_events(older_than=timedelta(0))
+        return sweep_stale_events(self.runtime, older_than=timedelta(0))
 
     def stop(self) -> None:
         if self.scheduler is not None:

@@ -96,10 +96,15 @@ class Scheduler:
         return ids
 
     def sweep_stale_events(self, older_than: timedelta | None = None) -> list[int]:
-        """Re-send events still unhandled after a while: a lost message or a crashed worker."""
-        age = older_than or timedelta(minutes=self.runtime.container.settings.stale_event_minutes)
-        with self.runtime.container.engine.begin() as db:
-            stale = events.stale_event_ids(db, utcnow() - age)
-            ids = [events.requeue(db, event_id) for event_id in stale]
-        self.runtime.publisher.publish(ids=ids)
-        return stale
+        return sweep_stale_events(self.runtime, older_than)
+
+
+def sweep_stale_events(runtime: SyncRuntime, older_than: timedelta | None = None) -> list[int]:
+    """Re-send events still unhandled after a while: a lost message or a crashed worker."""
+    settings = runtime.container.settings
+    age = older_than if older_than is not None else timedelta(minutes=settings.stale_event_minutes)
+    with runtime.container.engine.begin() as db:
+        stale = events.stale_event_ids(db, utcnow() - age)
+        ids = [events.requeue(db, event_id) for event_id in stale]
+    runtime.publisher.publish(ids=ids)
+    return stale
