@@ -41,6 +41,90 @@ def serve(
     )
 
 
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM: the process's orderly end."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+
+
+@app.command()
+def worker(
+    threads: int | None = typer.Option(None, help="Actor threads (default HUB_WORKER_THREADS)."),
+) -> None:
+    """Consume the broker's queues (one process; run more processes to scale out)."""
+    from sync.worker.engine import SyncEngine
+
+    engine = SyncEngine()
+    engine.start_worker(threads)
+    typer.echo(f"worker running with {threads or engine.settings.worker_threads} threads")
+    try:
+        _wait_for_signal()
+    finally:
+        engine.stop()
+
+
+@app.command()
+def relay() -> None:
+    """Publish outbox rows to the broker (woken by LISTEN/NOTIFY on PostgreSQL)."""
+    from sync.worker.engine import SyncEngine
+
+    engine = SyncEngine()
+    engine.start_relay()
+    typer.echo("outbox relay running")
+    try:
+        _wait_for_signal()
+    finally:
+        engine.stop()
+
+
+@app.command()
+def scheduler() -> None:
+    """Schedule order pulls and sweeps; one leader among many through a Redis lock."""
+    from sync.worker.engine import SyncEngine
+
+    engine = SyncEngine()
+    engine.start_scheduler()
+    typer.echo("scheduler running")
+    try:
+        _wait_for_signal()
+    finally:
+        engine.stop()
+
+
+@app.command()
+def run(
+    port: int | None = typer.Option(None, help="Port (default HUB_PORT)."),
+) -> None:
+    """API, relay, worker and scheduler in one process: the embedded way to run everything."""
+    import uvicorn
+
+    from hub.api.app import create_app
+    from hub.infrastructure.migrations import upgrade
+    from sync.worker.engine import SyncEngine
+
+    engine = SyncEngine()
+    if engine.settings.is_sqlite:
+        upgrade(engine.container.engine)
+    engine.recover()
+    engine.start_relay()
+    engine.start_worker()
+    engine.start_scheduler()
+    try:
+        uvicorn.run(
+            create_app(container=engine.container),
+            host=engine.settings.host,
+            port=port or engine.settings.port,
+            access_log=False,
+        )
+    finally:
+        engine.stop()
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
