@@ -38,7 +38,7 @@ class Container:
     reader: CachedReader = field(init=False)
 
     def __post_init__(self) -> None:
-        self.reader = CachedReader(self.cache)
+        self.reader = CachedReader(self.cache, enabled=self.settings.cache_enabled)
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.cipher, self.cache)

@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             yield
         finally:
             app.state.webhook_connectors.close()
+            await built.reader.settle()
             aclose = getattr(built.cache, "aclose", None)
             if aclose is not None:
                 await aclose()

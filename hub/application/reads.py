@@ -25,12 +25,24 @@ class ReadResult:
 
 
 class CachedReader:
-    def __init__(self, cache: ReadCache) -> None:
+    def __init__(self, cache: ReadCache, *, enabled: bool = True) -> None:
         self._cache = cache
+        self._enabled = enabled
         self._inflight: dict[str, asyncio.Future[Loaded]] = {}
+        self._writes: set[asyncio.Task[bool]] = set()
         self.counters: Counter[str] = Counter()
 
+    async def settle(self) -> None:
+        """Wait for cache writes still in flight (shutdown, tests)."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
     async def read(self, kind: str, key: str, loader: Loader) -> ReadResult:
+        if not self._enabled:
+            # No cache, no coalescing either: every read is a real database read.
+            self.counters[f"{kind}_miss"] += 1
+            loaded = await loader()
+            return ReadResult(loaded[1] if loaded else None, hit=False)
         entry = await self._cache.get(key)
         if entry is not None and entry.payload is not None:
             self.counters[f"{kind}_hit"] += 1
@@ -46,9 +58,12 @@ class CachedReader:
         self._inflight[key] = future
         try:
             loaded = await loader()
-            if loaded is not None:
-                await self._cache.offer(key, loaded[0], loaded[1])
             future.set_result(loaded)
+            if loaded is not None:
+                # Answer first, populate after: the compare-and-set keeps a late write safe.
+                write = asyncio.ensure_future(self._cache.offer(key, loaded[0], loaded[1]))
+                self._writes.add(write)
+                write.add_done_callback(self._writes.discard)
         except asyncio.CancelledError:
             future.cancel()
             raise

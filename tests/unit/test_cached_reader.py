@@ -44,6 +44,7 @@ def test_second_read_is_a_hit_and_missing_entities_are_not_cached() -> None:
 
     async def main() -> None:
         first = await reader.read("product", "p", found)
+        await reader.settle()
         second = await reader.read("product", "p", found)
         assert (first.hit, second.hit) == (False, True)
         assert (await reader.read("product", "gone", missing)).payload is None
@@ -70,3 +71,21 @@ def test_a_failed_load_reaches_every_waiter_and_is_not_cached() -> None:
     results = asyncio.run(main())
     assert all(isinstance(r, RuntimeError) for r in results)
     assert calls == 1
+
+
+def test_without_a_cache_every_read_loads_and_nothing_is_coalesced() -> None:
+    reader = CachedReader(MemoryReadCache(ttl_seconds=60, tombstone_ttl_seconds=60), enabled=False)
+    loads = 0
+
+    async def loader() -> tuple[int, bytes]:
+        nonlocal loads
+        loads += 1
+        await asyncio.sleep(0.01)
+        return 1, b"doc"
+
+    async def main() -> None:
+        results = await asyncio.gather(*(reader.read("order", "k", loader) for _ in range(3)))
+        assert [r.hit for r in results] == [False] * 3
+
+    asyncio.run(main())
+    assert loads == 3
