@@ -16,6 +16,7 @@ from hub.bootstrap import Container, bootstrap
 from hub.infrastructure.logs import configure_logging
 from hub.infrastructure.migrations import upgrade
 from hub.settings import Settings
+from sync.infrastructure.events_async import AsyncEventStore
 
 UPLOAD_PREFIXES = ("/uploads",)
 
@@ -36,10 +37,20 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.state.container = built
         app.state.authenticator = Authenticator(built)
         app.state.webhook_connectors = webhooks.WebhookConnectors(built)
+        app.state.event_store = None
+        if not built.settings.is_sqlite:
+            app.state.event_store = AsyncEventStore(
+                built.settings.resolved_database_url,
+                schema=built.settings.db_schema,
+                max_size=built.settings.db_pool_size,
+            )
+            await app.state.event_store.open()
         try:
             yield
         finally:
             app.state.webhook_connectors.close()
+            if app.state.event_store is not None:
+                await app.state.event_store.close()
             await built.reader.settle()
             aclose = getattr(built.cache, "aclose", None)
             if aclose is not None:

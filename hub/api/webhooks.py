@@ -11,7 +11,6 @@ the relay.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -22,6 +21,7 @@ from connectors import registry
 from connectors.contract import MarketplaceConnector, WebhookEnvelope, WebhookRejected
 from hub.bootstrap import Container
 from sync.infrastructure.events import IncomingEvent, StoredEvent, store_event
+from sync.infrastructure.events_async import AsyncEventStore
 
 router = APIRouter(tags=["webhooks"])
 APP_WIDE = ("shopify", "etsy")  # verified with the app's secret; the shop comes from the event
@@ -98,8 +98,16 @@ async def receive_webhook(marketplace: str, request: Request) -> JSONResponse:
         envelope = connectors.get(marketplace).verify_webhook(body, request.headers)
     except WebhookRejected:
         raise HTTPException(401, "webhook signature did not verify") from None
-    event = incoming_event(marketplace, body, envelope)
-    stored: Any = await run_in_threadpool(
+    return _answer(await store(request, incoming_event(marketplace, body, envelope)))
+
+
+async def store(request: Request, event: IncomingEvent) -> StoredEvent:
+    """One round trip on the event loop (PostgreSQL), else the generic path in a thread."""
+    fast: AsyncEventStore | None = request.app.state.event_store
+    if fast is not None:
+        return await fast.store(event)
+    container: Container = request.app.state.container
+    stored: StoredEvent = await run_in_threadpool(
         store_event, container.engine, event, schema=container.settings.db_schema
     )
-    return _answer(stored)
+    return stored
