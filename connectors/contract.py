@@ -69,6 +69,17 @@ class WebhookRejected(ConnectorError):
     """The webhook's signature (or required headers) did not verify: answer 401, store nothing."""
 
 
+class WebhookPing(ConnectorError):
+    """A subscription's activation ping (WooCommerce): answer 200 and store nothing.
+
+    Not a ``WebhookRejected``: a 401 would keep the subscription from activating.
+    """
+
+    def __init__(self, message: str, *, webhook_id: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.webhook_id = webhook_id
+
+
 # --------------------------------------------------------------------------------------------
 # Capabilities
 # --------------------------------------------------------------------------------------------
@@ -315,5 +326,7 @@ class ConnectorConfig:
     api_version: str | None = None
     rate_limiter: Any = None  # connectors.ratelimit.RateLimiter
     credential_store: Any = None  # CredentialStore, for marketplaces with rotating tokens
+    # Per-shop webhook secrets (WooCommerce): site -> secrets, current first.
+    webhook_secrets: Callable[[str], Sequence[str | None]] | None = None
     http_timeout_seconds: float = 10.0
     user_agent: str = "marketplace-hub/0.1"

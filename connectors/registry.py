@@ -66,6 +66,8 @@ def config_from_settings(
             "webhook_secret": secret(settings.etsy_webhook_secret),
             "webhook_secret_previous": secret(settings.etsy_webhook_secret_previous),
         }
+    elif name == "woocommerce":
+        credentials = {"requests_per_second": settings.woocommerce_requests_per_second}
     return ConnectorConfig(
         app_credentials={key: value for key, value in credentials.items() if value is not None},
         api_version=api_version,

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         10, description="Each pull re-reads this far before its cursor."
     )
     pull_backfill_days: int = Field(30, description="How far back a shop's first pull reaches.")
+    woocommerce_requests_per_second: int = Field(
+        25, description="Requests per second sent to one WooCommerce site."
+    )
     etsy_requests_per_day: int = Field(10_000, description="The Etsy app's daily request budget.")
     etsy_poll_share: float = Field(
         0.3, description="Share of Etsy's daily budget for order polling."

@@ -10,7 +10,10 @@ the relay.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import secrets
+from contextvars import ContextVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -18,13 +21,30 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from connectors import registry
-from connectors.contract import MarketplaceConnector, WebhookEnvelope, WebhookRejected
+from connectors.contract import (
+    MarketplaceConnector,
+    WebhookEnvelope,
+    WebhookPing,
+    WebhookRejected,
+)
 from hub.bootstrap import Container
 from sync.infrastructure.events import IncomingEvent, StoredEvent, store_event
 from sync.infrastructure.events_async import AsyncEventStore
 
 router = APIRouter(tags=["webhooks"])
 APP_WIDE = ("shopify", "etsy")  # verified with the app's secret; the shop comes from the event
+
+
+PER_SHOP = "woocommerce"  # verified with the shop's own secret; the shop comes from the path
+# The secrets of the shop whose per-shop endpoint is being served, for the connector's resolver.
+_REQUEST_SECRETS: ContextVar[tuple[str | None, ...]] = ContextVar("webhook_secrets", default=())
+# Verifying against this when the shop is unknown does the same work as a real check, so an
+# unknown shop id and a bad signature cannot be told apart by their answer or its timing.
+_DUMMY_SECRET = secrets.token_hex(32)
+
+
+def _request_secrets(_site: str) -> tuple[str | None, ...]:
+    return _REQUEST_SECRETS.get()
 
 
 class WebhookConnectors:
@@ -38,6 +58,8 @@ class WebhookConnectors:
         found = self._connectors.get(marketplace)
         if found is None:
             config = registry.config_from_settings(marketplace, self._container.settings)
+            if marketplace == PER_SHOP:
+                config = dataclasses.replace(config, webhook_secrets=_request_secrets)
             found = registry.create(marketplace, config)
             self._connectors[marketplace] = found
         return found
@@ -99,6 +121,39 @@ async def receive_webhook(marketplace: str, request: Request) -> JSONResponse:
     except WebhookRejected:
         raise HTTPException(401, "webhook signature did not verify") from None
     return _answer(await store(request, incoming_event(marketplace, body, envelope)))
+
+
+def _shop_secrets(container: Container, shop_id: int) -> tuple[str | None, ...] | None:
+    with container.uow() as uow:
+        shop = uow.shops.get(shop_id)
+    if shop is None or shop.marketplace.value != PER_SHOP:
+        return None
+    current = shop.credentials.get("webhook_secret")
+    previous = shop.credentials.get("webhook_secret_previous")
+    return (current, previous) if current else None
+
+
+@router.post("/webhooks/woocommerce/{shop_id}")
+async def receive_shop_webhook(shop_id: int, request: Request) -> JSONResponse:
+    """WooCommerce signs with each shop's own secret. An unknown shop id and a bad signature
+    get the same 401 after the same work; the unsigned activation ping gets 200, nothing kept."""
+    container: Container = request.app.state.container
+    body = await read_body(request, container.settings.max_body_bytes)
+    known = await run_in_threadpool(_shop_secrets, container, shop_id)
+    connectors: WebhookConnectors = request.app.state.webhook_connectors
+    token = _REQUEST_SECRETS.set(known or (_DUMMY_SECRET,))
+    try:
+        envelope = connectors.get(PER_SHOP).verify_webhook(body, request.headers)
+    except WebhookPing:
+        return JSONResponse({"status": "ping"})
+    except WebhookRejected:
+        raise HTTPException(401, "webhook signature did not verify") from None
+    finally:
+        _REQUEST_SECRETS.reset(token)
+    if known is None:
+        raise HTTPException(401, "webhook signature did not verify")
+    event = dataclasses.replace(incoming_event(PER_SHOP, body, envelope), shop_id=shop_id)
+    return _answer(await store(request, event))
 
 
 async def store(request: Request, event: IncomingEvent) -> StoredEvent:

@@ -1,0 +1,1 @@
+"""The Etsy connector (Open API v3) and its sandbox."""

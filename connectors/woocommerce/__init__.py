@@ -1,0 +1,1 @@
+"""The WooCommerce connector (REST API ``wc/v3``) and its sandbox."""

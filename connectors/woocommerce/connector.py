@@ -1,0 +1,612 @@
+"""The WooCommerce connector: the hub's ``MarketplaceConnector`` over the REST API ``wc/v3``.
+
+It transports and translates, nothing more: every translation is in ``mappers.py``, every
+failure is classified by ``client.py`` into the contract's error classes, webhooks are read by
+``webhooks.py``, and the sync layer decides what to do about the rest.
+
+Orders. ``GET /orders?modified_after=…&dates_are_gmt=true&orderby=id&order=asc`` pages by
+number; the list cannot be sorted by modification time, so ``capabilities.orders_sorted_by_update``
+is False: each ``OrderPage.high_water_mark`` is the newest ``date_modified_gmt`` of that page,
+and the caller must advance its cursor to the largest of them only after the whole scan (a
+page's mark says nothing about orders on later pages). An order that leaves the result set
+mid-scan (trashed, deleted) shifts later ones up a page; the scan notices the shrinking
+``X-WP-Total`` and re-reads the pages they slid onto (``paging.pages_to_reread``).
+``modified_after`` is exclusive in WordPress, so it is sent one second before ``since``
+(floored to the second): an order changed exactly at ``since`` is read again, never missed.
+Sites too old to know ``modified_after`` ignore it; orders older than the window are dropped
+client-side, so the answer stays right (only slower).
+
+Refunds. An order's ``refunds`` list holds only ids and amounts; its lines' quantities are net
+of refunds only after ``GET /orders/{id}/refunds``, which lists refund lines with negative
+quantities and the refunded order line in ``_refunded_item_id``. That call is made only for
+orders that have refunds.
+
+Stock. ``StockLevel.item_id`` is ``"<product_id>"`` for a simple product (or a variable
+product's own stock) and ``"<product_id>:<variation_id>"`` for a variation. A push is one
+``POST /products/batch`` for products and one ``POST /products/{parent}/variations/batch``
+per parent, each at most 100 items (``capabilities.stock_batch_size``), each item sent with
+``manage_stock: true`` (see ``mappers.batch_requests``). There is no compare-and-swap
+(``expected_quantity`` is ignored) and no idempotency key; quantities are absolute, so a
+resend is harmless. Per-item errors raise ``StockPushFailed`` (a ``PermanentError``) naming
+each item, after the other items were applied.
+
+Tracking. With the Shipment Tracking extension (detected per site, remembered for an hour)
+a tracking item is added; without it, an order note (``customer_note`` when the customer is to
+be notified). Either way the order then moves to ``completed`` (which sends WooCommerce's
+"Completed order" e-mail, where the extension prints its tracking links) unless it already is,
+or is closed. Existing tracking items and notes are read first, so the same tracking number is
+never written twice, and the writes are sent once (no blind resend). WooCommerce core has no
+per-line fulfilment: the request's lines are not sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from connectors.contract import (
+    Capabilities,
+    ConnectorConfig,
+    FulfillmentRequest,
+    FulfillmentResult,
+    ImageLimits,
+    ImageRef,
+    ListingPage,
+    ListingVariant,
+    NotFound,
+    OrderPage,
+    PermanentError,
+    RateLimitModel,
+    ShopContext,
+    StockLevel,
+    StockPushResult,
+    WebhookEnvelope,
+    WebhookManagement,
+)
+from connectors.ratelimit import InProcessRateLimiter, RateLimiter
+from connectors.woocommerce import mappers, webhooks
+from connectors.woocommerce.client import (
+    API_PATH,
+    DEFAULT_REQUESTS_PER_SECOND,
+    MARKETPLACE,
+    TRACKING_API_PATH,
+    WooCommerceClient,
+    WooResponse,
+    base_url,
+)
+from connectors.woocommerce.paging import (
+    TOTAL_HEADER,
+    CursorError,
+    OrderScanCursor,
+    has_next_page,
+    header_int,
+    pages_to_reread,
+)
+from hub.domain.errors import InvalidInput
+from hub.domain.orders import ImportOrder
+from hub.domain.shops import PushKind
+
+PAGE_SIZE = 100  # WordPress caps per_page at 100
+STOCK_BATCH_SIZE = 100  # the default woocommerce_rest_batch_items_limit
+MAX_PAGES = 1_000
+TRACKING_EXTENSION_TTL_SECONDS = 3600.0
+NO_ROUTE = (404, "rest_no_route")
+TRACKING_PREFIX, NOTE_PREFIX = "tracking:", "note:"
+
+CAPABILITIES = Capabilities(
+    marketplace=MARKETPLACE,
+    push_kinds=(PushKind.LISTING, PushKind.IMAGES),
+    stock_batch_size=STOCK_BATCH_SIZE,
+    # WordPress downloads each image URL into its media library; size limits are the host's
+    # (upload_max_filesize, big-image scaling above 2560 px keeps the original), so only a
+    # generous ceiling is declared. MIME types: wc_rest_allowed_image_mime_types.
+    images=ImageLimits(
+        max_images=None,
+        max_width=10_000,
+        max_height=10_000,
+        max_pixels=None,
+        max_bytes=None,
+        formats=("jpeg", "png", "gif", "webp"),
+    ),
+    rate_limit=RateLimitModel.NONE,
+    webhook_management=WebhookManagement.API,
+    orders_sorted_by_update=False,
+)
+
+
+class StockPushFailed(PermanentError):
+    """WooCommerce refused some items of a stock push; the others were applied."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        applied: tuple[str, ...],
+        failures: tuple[mappers.BatchFailure, ...],
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.applied = applied
+        self.failures = failures
+
+
+class WooCommerceConnector:
+    """One instance serves every WooCommerce site; it holds app-level settings, HTTP clients
+    and two per-site memories (auth mode, Shipment Tracking presence)."""
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        webhook_secrets: webhooks.WebhookSecrets | None = None,
+        requests_per_second: int | None = None,
+        page_size: int = PAGE_SIZE,
+        sleep: Callable[[float], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.capabilities: Capabilities = CAPABILITIES
+        self._webhook_secrets = webhook_secrets
+        self._page_size = page_size
+        self._clock = clock
+        self._tracking_extension: dict[str, tuple[bool, float]] = {}
+        self._client = WooCommerceClient(
+            config,
+            rate_limiter=rate_limiter or config.rate_limiter or InProcessRateLimiter(),
+            requests_per_second=requests_per_second or DEFAULT_REQUESTS_PER_SECOND,
+            sleep=sleep,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"WooCommerceConnector({self._client!r})"
+
+    @property
+    def client(self) -> WooCommerceClient:
+        return self._client
+
+    # -- orders -------------------------------------------------------------------------------
+    def list_orders_changed(
+        self, shop: ShopContext, *, since: datetime, cursor: str | None = None
+    ) -> OrderPage:
+        """One page of orders modified after ``since`` (see the module docstring)."""
+        scan = self._scan(shop, since, cursor)
+        response = self._orders_page(shop, scan.modified_after, scan.page)
+        with _payload_errors(shop, "orders page"):
+            nodes = mappers.expect_list(response.body, what="orders page")
+        total = header_int(response.headers, TOTAL_HEADER)
+        nodes = self._with_shifted_orders(shop, scan, total, nodes)
+        with _payload_errors(shop, "orders page"):
+            window_start = mappers.gmt_timestamp(scan.modified_after)
+            mapped = [self._complete_order(shop, node) for node in nodes]
+        orders = tuple(o for o in mapped if o.external_updated_at > window_start)
+        more = has_next_page(
+            response.headers, page=scan.page, count=len(nodes), per_page=self._page_size
+        )
+        return OrderPage(
+            orders=orders,
+            next_cursor=OrderScanCursor(scan.page + 1, scan.modified_after, total).encode()
+            if more
+            else None,
+            high_water_mark=max((order.external_updated_at for order in orders), default=None),
+        )
+
+    def _with_shifted_orders(
+        self,
+        shop: ShopContext,
+        scan: OrderScanCursor,
+        total: int | None,
+        nodes: list[Mapping[str, Any]],
+    ) -> list[Mapping[str, Any]]:
+        """Prepend the pages that orders slid onto when the set shrank mid-scan."""
+        pages = pages_to_reread(scan.total, total, page=scan.page, per_page=self._page_size)
+        for page in reversed(pages):
+            earlier = self._orders_page(shop, scan.modified_after, page)
+            with _payload_errors(shop, "orders page"):
+                nodes = _unique(mappers.expect_list(earlier.body, what="orders page") + nodes)
+        return nodes
+
+    def get_order(self, shop: ShopContext, external_id: str) -> ImportOrder:
+        order_id = _numeric_id(shop, external_id, "order")
+        response = self._client.request(shop, "GET", f"{API_PATH}orders/{order_id}")
+        with _payload_errors(shop, f"order {order_id}"):
+            return self._complete_order(
+                shop, mappers.expect_object(response.body, what=f"order {order_id}")
+            )
+
+    def _scan(self, shop: ShopContext, since: datetime, cursor: str | None) -> OrderScanCursor:
+        if cursor is None:
+            start = since.replace(microsecond=0) - timedelta(seconds=1)
+            return OrderScanCursor(1, mappers.wc_gmt(start), None)
+        try:
+            return OrderScanCursor.decode(cursor)
+        except CursorError as error:
+            raise PermanentError(
+                f"woocommerce site {shop.external_id}: {error}", marketplace=MARKETPLACE
+            ) from error
+
+    def _orders_page(self, shop: ShopContext, modified_after: str, page: int) -> WooResponse:
+        params = {
+            "modified_after": modified_after,
+            "dates_are_gmt": "true",
+            "per_page": self._page_size,
+            "page": page,
+            "orderby": "id",
+            "order": "asc",
+        }
+        return self._client.request(shop, "GET", f"{API_PATH}orders", params=params)
+
+    def _complete_order(self, shop: ShopContext, node: Mapping[str, Any]) -> ImportOrder:
+        """Map an order, first reading its refunds' lines when it has refunds."""
+        refunds: list[Mapping[str, Any]] = []
+        if mappers.needs_refund_lines(node):
+            order_id = node.get("id")
+            refunds = self._get_all(shop, f"{API_PATH}orders/{order_id}/refunds", {})
+        return mappers.map_order(node, shop_id=shop.shop_id, refunds=refunds)
+
+    # -- listings -----------------------------------------------------------------------------
+    def list_listings(self, shop: ShopContext, *, cursor: str | None = None) -> ListingPage:
+        """One page of products; a variable product brings all its variations along."""
+        page = _page_number(shop, cursor)
+        params = {"per_page": self._page_size, "page": page, "orderby": "id", "order": "asc"}
+        response = self._client.request(shop, "GET", f"{API_PATH}products", params=params)
+        with _payload_errors(shop, "products page"):
+            products = mappers.expect_list(response.body, what="products page")
+            variants: list[ListingVariant] = []
+            for product in products:
+                variations = (
+                    self._get_all(shop, f"{API_PATH}products/{product.get('id')}/variations", {})
+                    if mappers.is_variable(product)
+                    else []
+                )
+                variants.extend(mappers.listing_variants(product, variations))
+        more = has_next_page(
+            response.headers, page=page, count=len(products), per_page=self._page_size
+        )
+        return ListingPage(variants=tuple(variants), next_cursor=str(page + 1) if more else None)
+
+    # -- stock --------------------------------------------------------------------------------
+    def set_stock_levels(
+        self, shop: ShopContext, levels: Sequence[StockLevel], *, idempotency_key: str
+    ) -> StockPushResult:
+        """Absolute quantities, one batch per endpoint (see the module docstring).
+
+        ``idempotency_key`` has no WooCommerce counterpart: absolute values make resends safe.
+        """
+        if len(levels) > self.capabilities.stock_batch_size:
+            raise ValueError(
+                f"woocommerce takes at most {self.capabilities.stock_batch_size} quantities per "
+                f"call, got {len(levels)}; split the batch"
+            )
+        with _payload_errors(shop, "stock push"):
+            groups = mappers.batch_requests(levels)
+        applied: list[str] = []
+        failures: list[mappers.BatchFailure] = []
+        for parent, items in groups.items():
+            path = (
+                f"{API_PATH}products/batch"
+                if parent is None
+                else f"{API_PATH}products/{parent}/variations/batch"
+            )
+            response = self._client.request(shop, "POST", path, json_body={"update": items})
+            with _payload_errors(shop, "stock push"):
+                done, failed = mappers.batch_outcome(response.body, parent=parent, requested=items)
+            applied.extend(done)
+            failures.extend(failed)
+        if failures:
+            raise _stock_failures(shop, tuple(applied), tuple(failures))
+        order = {level.item_id: index for index, level in enumerate(levels)}
+        return StockPushResult(
+            applied=tuple(sorted(applied, key=lambda item: order.get(item, len(order))))
+        )
+
+    def read_stock_levels(self, shop: ShopContext, item_ids: Sequence[str]) -> dict[str, int]:
+        """Each item's own managed quantity; items that are unknown, malformed or do not manage
+        stock themselves are absent ("we could not read it" is not "there are none")."""
+        by_parent: dict[int | None, set[int]] = defaultdict(set)
+        for item_id in item_ids:
+            try:
+                item = mappers.StockItem.parse(item_id)
+            except ValueError:
+                continue
+            parent = item.product_id if item.variation_id is not None else None
+            by_parent[parent].add(item.variation_id or item.product_id)
+        levels: dict[str, int] = {}
+        for parent, ids in by_parent.items():
+            levels.update(self._managed_quantities(shop, parent, sorted(ids)))
+        return levels
+
+    def _managed_quantities(
+        self, shop: ShopContext, parent: int | None, ids: Sequence[int]
+    ) -> dict[str, int]:
+        path = (
+            f"{API_PATH}products" if parent is None else f"{API_PATH}products/{parent}/variations"
+        )
+        levels: dict[str, int] = {}
+        for start in range(0, len(ids), PAGE_SIZE):
+            chunk = ids[start : start + PAGE_SIZE]
+            params = {"include": ",".join(map(str, chunk)), "per_page": PAGE_SIZE}
+            try:
+                nodes = self._get_all(shop, path, params)
+            except NotFound:
+                continue  # the parent product is gone: its variations are unknown
+            for node in nodes:
+                quantity = mappers.managed_quantity(node)
+                node_id = node.get("id")
+                if quantity is None or not isinstance(node_id, int) or node_id not in chunk:
+                    continue
+                item = mappers.StockItem(parent, node_id) if parent else mappers.StockItem(node_id)
+                levels[str(item)] = quantity
+        return levels
+
+    # -- images -------------------------------------------------------------------------------
+    def replace_listing_images(
+        self, shop: ShopContext, listing_id: str, images: Sequence[ImageRef]
+    ) -> tuple[str, ...]:
+        """Set the product's whole gallery (the first image is the featured one); an empty
+        list clears it. Returns the new attachment ids.
+
+        WordPress downloads every URL inside this request, so it can be slow: it is sent once
+        (a timeout may still complete on the site; sending again would sideload every image a
+        second time). The list replaces the old one, so a later resend lands on the same state.
+        """
+        product_id = _numeric_id(shop, listing_id, "product")
+        response = self._client.request(
+            shop,
+            "PUT",
+            f"{API_PATH}products/{product_id}",
+            json_body={"images": mappers.images_payload(images)},
+            resend_safe=False,
+        )
+        with _payload_errors(shop, f"product {product_id} images"):
+            return mappers.image_ids(
+                mappers.expect_object(response.body, what=f"product {product_id}")
+            )
+
+    # -- fulfillment --------------------------------------------------------------------------
+    def create_fulfillment(
+        self, shop: ShopContext, request: FulfillmentRequest
+    ) -> FulfillmentResult:
+        """Record the tracking number once, then complete the order (module docstring)."""
+        order_id = _numeric_id(shop, request.order_external_id, "order")
+        order_path = f"{API_PATH}orders/{order_id}"
+        order = self._client.request(shop, "GET", order_path).body
+        with _payload_errors(shop, f"order {order_id}"):
+            status = str(mappers.expect_object(order, what=f"order {order_id}").get("status", ""))
+        trackings = self._tracking_items(shop, order_id)
+        existing = self._existing_tracking(shop, order_id, request, trackings)
+        if existing is not None:
+            result = FulfillmentResult(external_id=existing, already_existed=True)
+        elif trackings is not None:
+            result = self._add_tracking_item(shop, order_id, request)
+        else:
+            result = self._add_tracking_note(shop, order_id, request)
+        if status not in mappers.NO_COMPLETION_STATUSES:
+            self._client.request(
+                shop, "PUT", order_path, json_body={"status": "completed"}, resend_safe=False
+            )
+        return result
+
+    def _tracking_items(self, shop: ShopContext, order_id: int) -> list[Mapping[str, Any]] | None:
+        """The order's Shipment Tracking items, or None when the site lacks the extension."""
+        site = base_url(shop)
+        known = self._tracking_extension.get(site)
+        if (
+            known is not None
+            and not known[0]
+            and self._clock() - known[1] < (TRACKING_EXTENSION_TTL_SECONDS)
+        ):
+            return None
+        response = self._client.request(
+            shop,
+            "GET",
+            f"{TRACKING_API_PATH}orders/{order_id}/shipment-trackings",
+            tolerate=(NO_ROUTE,),
+        )
+        present = response.status != NO_ROUTE[0]
+        self._tracking_extension[site] = (present, self._clock())
+        if not present:
+            return None
+        with _payload_errors(shop, f"order {order_id} shipment trackings"):
+            return mappers.expect_list(response.body, what="shipment trackings")
+
+    def _existing_tracking(
+        self,
+        shop: ShopContext,
+        order_id: int,
+        request: FulfillmentRequest,
+        trackings: list[Mapping[str, Any]] | None,
+    ) -> str | None:
+        """A tracking item or an order note already carrying the number (notes are read in
+        both modes: a site may have gained the extension after we wrote a note)."""
+        found = mappers.tracking_with_number(trackings or [], request.tracking_number)
+        if found is not None:
+            return TRACKING_PREFIX + found
+        notes = self._client.request(shop, "GET", f"{API_PATH}orders/{order_id}/notes").body
+        with _payload_errors(shop, f"order {order_id} notes"):
+            note = mappers.note_with_number(
+                mappers.expect_list(notes, what="order notes"), request.tracking_number
+            )
+        return NOTE_PREFIX + note if note is not None else None
+
+    def _add_tracking_item(
+        self, shop: ShopContext, order_id: int, request: FulfillmentRequest
+    ) -> FulfillmentResult:
+        response = self._client.request(
+            shop,
+            "POST",
+            f"{TRACKING_API_PATH}orders/{order_id}/shipment-trackings",
+            json_body=mappers.tracking_payload(request),
+            resend_safe=False,
+        )
+        with _payload_errors(shop, f"order {order_id} shipment tracking"):
+            tracking_id = mappers.expect_object(response.body, what="tracking").get("tracking_id")
+        if not tracking_id:
+            raise _no_id(shop, f"order {order_id}: the tracking item")
+        return FulfillmentResult(
+            external_id=TRACKING_PREFIX + str(tracking_id), already_existed=False
+        )
+
+    def _add_tracking_note(
+        self, shop: ShopContext, order_id: int, request: FulfillmentRequest
+    ) -> FulfillmentResult:
+        response = self._client.request(
+            shop,
+            "POST",
+            f"{API_PATH}orders/{order_id}/notes",
+            json_body={
+                "note": mappers.tracking_note(request),
+                "customer_note": request.notify_customer,
+            },
+            resend_safe=False,
+        )
+        with _payload_errors(shop, f"order {order_id} note"):
+            note_id = mappers.expect_object(response.body, what="order note").get("id")
+        if not note_id:
+            raise _no_id(shop, f"order {order_id}: the order note")
+        return FulfillmentResult(external_id=NOTE_PREFIX + str(note_id), already_existed=False)
+
+    # -- shared -------------------------------------------------------------------------------
+    def _get_all(
+        self, shop: ShopContext, path: str, params: Mapping[str, Any]
+    ) -> list[Mapping[str, Any]]:
+        """Every page of a small collection (variations, refunds), by id so pages are stable."""
+        items: list[Mapping[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            query = {"per_page": PAGE_SIZE, "orderby": "id", "order": "asc", **params, "page": page}
+            response = self._client.request(shop, "GET", path, params=query)
+            with _payload_errors(shop, path):
+                batch = mappers.expect_list(response.body, what=path)
+            items.extend(batch)
+            if not has_next_page(response.headers, page=page, count=len(batch), per_page=PAGE_SIZE):
+                return items
+        raise PermanentError(
+            f"woocommerce site {shop.external_id}: {path} has more than {MAX_PAGES} pages",
+            marketplace=MARKETPLACE,
+        )
+
+    # -- webhooks and lifecycle ---------------------------------------------------------------
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEnvelope:
+        """Verify with the source site's secrets (``webhook_secrets`` resolver).
+
+        Raises ``WebhookRejected`` (answer 401, store nothing) or ``webhooks.WebhookPing``
+        for WooCommerce's unsigned activation ping (answer 200, store nothing).
+        """
+        return webhooks.verify_webhook(body, headers, self._webhook_secrets)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def create(config: ConnectorConfig) -> WooCommerceConnector:
+    """The ``hub.connectors`` entry point.
+
+    App credentials read: ``requests_per_second`` (per site, default 25) and the per-shop
+    webhook secrets, as ``webhook_secret_resolver`` (a callable site -> secrets, current first;
+    the site as ``webhooks.normalize_site`` gives it) or ``webhook_secrets`` (a mapping site ->
+    secret or (current, previous), for tests and sandboxes). The shared
+    limiter comes from the config, else an in-process one.
+    """
+    credentials = config.app_credentials
+    # A typed ``ConnectorConfig.webhook_secrets`` (proposed) wins over the credentials entry.
+    resolver = getattr(config, "webhook_secrets", None) or credentials.get(
+        "webhook_secret_resolver"
+    )
+    table = credentials.get("webhook_secrets")
+    secrets: webhooks.WebhookSecrets | None = None
+    if callable(resolver):
+        secrets = resolver
+    elif isinstance(table, Mapping):
+        secrets = webhooks.secrets_from_mapping(table)
+    rate = credentials.get("requests_per_second")
+    return WooCommerceConnector(
+        config,
+        webhook_secrets=secrets,
+        requests_per_second=int(rate) if rate else None,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers: payload checks and error translation
+# --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _payload_errors(shop: ShopContext, what: str) -> Iterator[None]:
+    """A payload that does not have the documented shape is a permanent error, with detail."""
+    try:
+        yield
+    except (mappers.WooCommercePayloadError, InvalidInput, ValueError) as error:
+        raise PermanentError(
+            f"woocommerce site {shop.external_id}: {what}: {error}",
+            marketplace_message=str(error),
+            marketplace=MARKETPLACE,
+        ) from error
+
+
+def _numeric_id(shop: ShopContext, value: str, kind: str) -> int:
+    """WooCommerce ids are positive integers; anything else cannot exist there."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number <= 0:
+        raise NotFound(
+            f"woocommerce site {shop.external_id}: {kind} {value!r} is not a WooCommerce id",
+            marketplace=MARKETPLACE,
+        )
+    return number
+
+
+def _page_number(shop: ShopContext, cursor: str | None) -> int:
+    if cursor is None:
+        return 1
+    try:
+        page = int(cursor)
+    except ValueError:
+        page = 0
+    if page < 1:
+        raise PermanentError(
+            f"woocommerce site {shop.external_id}: not a listings cursor: {cursor[:40]!r}",
+            marketplace=MARKETPLACE,
+        )
+    return page
+
+
+def _unique(nodes: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Orders once each, first occurrence kept (re-read pages overlap the current one)."""
+    seen: set[Any] = set()
+    kept: list[Mapping[str, Any]] = []
+    for node in nodes:
+        if node.get("id") not in seen:
+            seen.add(node.get("id"))
+            kept.append(node)
+    return kept
+
+
+def _stock_failures(
+    shop: ShopContext, applied: tuple[str, ...], failures: tuple[mappers.BatchFailure, ...]
+) -> StockPushFailed:
+    detail = "; ".join(str(failure) for failure in failures)
+    return StockPushFailed(
+        f"woocommerce site {shop.external_id}: {len(failures)} stock item(s) refused "
+        f"({len(applied)} applied): {detail}",
+        applied=applied,
+        failures=failures,
+        marketplace_message=detail,
+        marketplace=MARKETPLACE,
+    )
+
+
+def _no_id(shop: ShopContext, what: str) -> PermanentError:
+    return PermanentError(
+        f"woocommerce site {shop.external_id}: {what} was created but no id came back",
+        marketplace=MARKETPLACE,
+    )

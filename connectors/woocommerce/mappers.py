@@ -1,0 +1,603 @@
+"""Pure translations between WooCommerce REST (``wc/v3``) JSON and the hub's DTOs: no I/O.
+
+Money: order totals and line ``subtotal``/``total`` are decimal *strings*, but a line's
+``price`` is a JSON number that WooCommerce computes in PHP floating point from the line's
+*discounted* total divided by its quantity (``WC_Abstract_Order::get_item_total``), e.g.
+``3.3333333333333335``. It is never read: the unit price is the string ``subtotal`` (before
+discounts) divided by the quantity, and the discounted amount is the string ``total``, both
+exact ``Decimal``s (https://woocommerce.github.io/woocommerce-rest-api-docs/#order-line-items-properties).
+A float is refused outright, so a lossy value can never enter the books.
+
+Dates: every resource carries a site-local date and a ``_gmt`` twin; both are ISO 8601 without a
+zone suffix. Only the ``_gmt`` ones are read, as UTC.
+
+A payload without the documented shape raises ``WooCommercePayloadError``; the connector reports
+it as a permanent error with the detail.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from connectors.contract import FulfillmentRequest, ImageRef, ListingVariant, StockLevel
+from hub.domain.orders import ImportLine, ImportOrder
+
+# Order statuses (https://woocommerce.github.io/woocommerce-rest-api-docs/#order-properties).
+# ``processing`` and ``completed`` are WooCommerce's own "paid" statuses (wc_get_is_paid_statuses);
+# a refunded order was paid first. ``on-hold`` is "awaiting payment" (bank transfer, cheque)
+# unless the order was paid and then held (``date_paid_gmt`` set), so it, and any status a plugin
+# adds, count as paid exactly when ``date_paid_gmt`` is set.
+PAID_STATUSES = frozenset({"processing", "completed", "refunded"})
+UNPAID_STATUSES = frozenset({"pending", "failed", "checkout-draft"})
+CANCELLED_STATUSES = frozenset({"cancelled", "trash"})
+REFUNDED_STATUS = "refunded"
+FULFILLED_STATUS = "completed"
+# Statuses a tracking write leaves alone: already done, or closed without shipping.
+NO_COMPLETION_STATUSES = frozenset({"completed", "cancelled", "refunded", "failed", "trash"})
+
+# ISO 4217 minor units where they are not 2; WooCommerce itself formats with the site's
+# "number of decimals" setting, so amounts are only quantized where that loses nothing.
+MINOR_UNITS: dict[str, int] = {
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
+        0,
+    ),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+}
+DEFAULT_MINOR_UNITS = 2
+REFUNDED_ITEM_META = "_refunded_item_id"
+SKIPPED_PRODUCT_TYPES = frozenset({"grouped", "external"})  # nothing to stock or sell through us
+VARIABLE_TYPE = "variable"
+SHIPPING_KEYS: dict[str, str] = {  # WooCommerce address field -> hub key
+    "address_1": "line1",
+    "address_2": "line2",
+    "city": "city",
+    "state": "region",
+    "postcode": "postal_code",
+    "country": "country",
+    "phone": "phone",
+}
+
+
+class WooCommercePayloadError(ValueError):
+    """A WooCommerce payload lacks a documented field or carries a value of the wrong type."""
+
+
+# --------------------------------------------------------------------------------------------
+# Scalars
+# --------------------------------------------------------------------------------------------
+
+
+def money(value: Any, *, what: str = "amount") -> Decimal:
+    """Exact money from a decimal string (or an integer); floats and booleans are refused."""
+    if isinstance(value, bool | float):
+        raise WooCommercePayloadError(f"{what}: money must be a decimal string, got {value!r}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, str | int):
+        try:
+            result = Decimal(str(value).strip())
+        except InvalidOperation as error:
+            raise WooCommercePayloadError(f"{what}: {value!r} is not a decimal amount") from error
+    else:
+        raise WooCommercePayloadError(f"{what}: money must be a decimal string, got {value!r}")
+    if not result.is_finite():
+        raise WooCommercePayloadError(f"{what}: {value!r} is not a finite amount")
+    return result
+
+
+def optional_money(value: Any, *, what: str) -> Decimal | None:
+    """A price that may be blank: WooCommerce sends ``""`` for a product without a price."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return money(value, what=what)
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The currency's smallest unit as an exponent: ``Decimal("0.01")`` for USD, 1 for JPY."""
+    return Decimal(1).scaleb(-MINOR_UNITS.get(currency.upper(), DEFAULT_MINOR_UNITS))
+
+
+def exact_amount(value: Decimal, currency: str) -> Decimal:
+    """``value`` at the currency's minor unit when that loses nothing, else untouched
+    (a site set to more decimals than the currency has keeps them)."""
+    quantized = value.quantize(minor_unit(currency))
+    return quantized if quantized == value else value
+
+
+def unit_price(subtotal: Decimal, quantity: int, currency: str) -> Decimal:
+    """The undiscounted unit price: ``subtotal / quantity`` at the minor unit, half up.
+
+    Exact whenever the subtotal divides evenly (the usual case: WooCommerce multiplies a unit
+    price by the quantity); otherwise it is the nearest minor unit, never a binary float.
+    """
+    if quantity <= 0:
+        return exact_amount(subtotal, currency)
+    return (subtotal / quantity).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+def gmt_timestamp(value: Any, *, what: str = "timestamp") -> datetime:
+    """A ``*_gmt`` ISO 8601 value (no zone suffix: it is UTC) as an aware UTC datetime."""
+    if not isinstance(value, str) or not value.strip():
+        raise WooCommercePayloadError(f"{what}: expected an ISO 8601 string, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as error:
+        raise WooCommercePayloadError(f"{what}: {value!r} is not an ISO 8601 timestamp") from error
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def optional_gmt_timestamp(value: Any, *, what: str) -> datetime | None:
+    return None if value in (None, "") else gmt_timestamp(value, what=what)
+
+
+def wc_gmt(moment: datetime) -> str:
+    """A datetime as WooCommerce's GMT query format: ``YYYY-MM-DDTHH:MM:SS`` in UTC, no zone."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if value > 0 else None
+
+
+def _required_int(node: Mapping[str, Any], key: str, *, what: str) -> int:
+    value = node.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WooCommercePayloadError(f"{what}: '{key}' must be an integer, got {value!r}")
+    return value
+
+
+def _mapping(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = node.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def expect_list(body: Any, *, what: str) -> list[Mapping[str, Any]]:
+    """A JSON array of objects (a collection response)."""
+    if not isinstance(body, list) or not all(isinstance(item, Mapping) for item in body):
+        raise WooCommercePayloadError(f"{what}: expected a JSON array of objects")
+    return list(body)
+
+
+def expect_object(body: Any, *, what: str) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise WooCommercePayloadError(f"{what}: expected a JSON object")
+    return body
+
+
+def display_text(value: Any) -> str:
+    """Names as shown in the shop: WooCommerce sends HTML entities (``&ndash;``)."""
+    return html.unescape(value).strip() if isinstance(value, str) else ""
+
+
+# --------------------------------------------------------------------------------------------
+# Orders
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderFlags:
+    paid: bool
+    cancelled: bool
+    refunded: bool
+    fulfilled: bool
+
+
+def order_flags(status: str, *, date_paid_gmt: Any, has_refunds: bool) -> OrderFlags:
+    """WooCommerce's one status normalised to the hub's flags (see the constants above)."""
+    paid = status in PAID_STATUSES or (
+        status not in UNPAID_STATUSES and date_paid_gmt not in (None, "")
+    )
+    return OrderFlags(
+        paid=paid,
+        cancelled=status in CANCELLED_STATUSES,
+        refunded=status == REFUNDED_STATUS or has_refunds,
+        fulfilled=status == FULFILLED_STATUS,
+    )
+
+
+def refunded_quantities(
+    refunds: Iterable[Mapping[str, Any]], lines: Sequence[Mapping[str, Any]]
+) -> dict[int, int]:
+    """Units refunded per order line id, from ``GET /orders/{id}/refunds``.
+
+    A refund's lines carry negative quantities and name the order line they refund in their
+    ``_refunded_item_id`` meta (https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-refunds);
+    a refund line without it is matched to the order line with the same product and variation.
+    An amount-only refund (no lines) changes no quantity.
+    """
+    refunded: dict[int, int] = defaultdict(int)
+    for refund in refunds:
+        items = refund.get("line_items")
+        for item in items if isinstance(items, list) else ():
+            if not isinstance(item, Mapping):
+                continue
+            quantity = item.get("quantity")
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity == 0:
+                continue
+            line_id = _refunded_item_id(item) or _same_product_line(item, lines)
+            if line_id is not None:
+                refunded[line_id] += abs(quantity)
+    return dict(refunded)
+
+
+def _refunded_item_id(item: Mapping[str, Any]) -> int | None:
+    meta = item.get("meta_data")
+    for entry in meta if isinstance(meta, list) else ():
+        if isinstance(entry, Mapping) and entry.get("key") == REFUNDED_ITEM_META:
+            try:
+                return int(str(entry.get("value")))
+            except ValueError:
+                return None
+    return None
+
+
+def _same_product_line(item: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> int | None:
+    for line in lines:
+        if (line.get("product_id"), line.get("variation_id") or 0) == (
+            item.get("product_id"),
+            item.get("variation_id") or 0,
+        ):
+            return _positive_int(line.get("id"))
+    return None
+
+
+def map_line(node: Mapping[str, Any], *, currency: str, refunded: int = 0) -> ImportLine:
+    """One line item: the quantity net of refunds, the unit price from ``subtotal``."""
+    line_id = _required_int(node, "id", what="line item")
+    what = f"line item {line_id}"
+    quantity = _required_int(node, "quantity", what=what)
+    subtotal = money(node.get("subtotal"), what=f"{what} subtotal")
+    return ImportLine(
+        external_line_id=str(line_id),
+        quantity=max(0, quantity - refunded),
+        unit_price=unit_price(subtotal, quantity, currency),
+        sku=_text(node.get("sku")),
+        external_listing_id=_id_text(node.get("product_id")),
+        external_variant_id=_id_text(node.get("variation_id")),
+        title=display_text(node.get("name")),
+    )
+
+
+def line_total(node: Mapping[str, Any], currency: str) -> Decimal:
+    """A line's discounted amount (``total``, after discounts, before tax), exact.
+
+    The hub's ``ImportLine`` has no field for it yet; kept here so callers that need the
+    discounted figure never reach for the float ``price``.
+    """
+    return exact_amount(money(node.get("total"), what="line total"), currency)
+
+
+def _id_text(value: Any) -> str | None:
+    number = _positive_int(value)
+    return str(number) if number is not None else None
+
+
+def map_address(node: Mapping[str, Any]) -> dict[str, Any]:
+    """A WooCommerce address under the hub's neutral keys; empty fields are left out."""
+    address = {
+        ours: node[theirs] for theirs, ours in SHIPPING_KEYS.items() if _text(node.get(theirs))
+    }
+    name = _person(node)
+    return {"name": name, **address} if name else address
+
+
+def _person(node: Mapping[str, Any]) -> str | None:
+    parts = [node.get("first_name"), node.get("last_name")]
+    name = " ".join(part.strip() for part in parts if isinstance(part, str) and part.strip())
+    return name or None
+
+
+def map_order(
+    node: Mapping[str, Any],
+    *,
+    shop_id: int,
+    refunds: Sequence[Mapping[str, Any]] = (),
+) -> ImportOrder:
+    """One order as ``GET /orders/{id}`` returns it, with its refunds' lines when it has any.
+
+    ``total`` is the amount still charged: the order total plus its refund totals (negative
+    strings in ``refunds[].total``), like Shopify's current total.
+    """
+    order_id = _required_int(node, "id", what="order")
+    what = f"order {order_id}"
+    currency = _text(node.get("currency"))
+    if currency is None:
+        raise WooCommercePayloadError(f"{what}: 'currency' is missing")
+    status = _text(node.get("status")) or ""
+    line_nodes = expect_list(node.get("line_items", []), what=f"{what} line_items")
+    refunded = refunded_quantities(refunds, line_nodes)
+    shipping, billing = _mapping(node, "shipping"), _mapping(node, "billing")
+    order_refunds = [r for r in node.get("refunds") or () if isinstance(r, Mapping)]
+    flags = order_flags(
+        status, date_paid_gmt=node.get("date_paid_gmt"), has_refunds=bool(order_refunds)
+    )
+    return ImportOrder(
+        shop_id=shop_id,
+        external_id=str(order_id),
+        external_number=_text(node.get("number")) or str(order_id),
+        external_status=status,
+        external_updated_at=gmt_timestamp(
+            node.get("date_modified_gmt") or node.get("date_created_gmt"),
+            what=f"{what} date_modified_gmt",
+        ),
+        placed_at=gmt_timestamp(node.get("date_created_gmt"), what=f"{what} date_created_gmt"),
+        currency=currency,
+        total=_current_total(node, order_refunds, currency, what=what),
+        lines=tuple(
+            map_line(line, currency=currency, refunded=refunded.get(line.get("id", 0), 0))
+            for line in line_nodes
+        ),
+        paid=flags.paid,
+        cancelled=flags.cancelled,
+        refunded=flags.refunded,
+        fulfilled=flags.fulfilled,
+        customer_name=_person(shipping) or _person(billing),
+        customer_email=_text(billing.get("email")),
+        shipping_address=map_address(shipping),
+    )
+
+
+def _current_total(
+    node: Mapping[str, Any], refunds: Sequence[Mapping[str, Any]], currency: str, *, what: str
+) -> Decimal:
+    total = money(node.get("total"), what=f"{what} total")
+    for refund in refunds:
+        total += money(refund.get("total", "0"), what=f"{what} refund total")
+    return exact_amount(total, currency)
+
+
+def needs_refund_lines(node: Mapping[str, Any]) -> bool:
+    """Whether the order has refunds, whose lines only ``GET /orders/{id}/refunds`` lists."""
+    refunds = node.get("refunds")
+    return isinstance(refunds, list) and any(isinstance(r, Mapping) for r in refunds)
+
+
+# --------------------------------------------------------------------------------------------
+# Listings and stock
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class StockItem:
+    """A stock handle: ``"<product_id>"`` (a simple product, or a variable product's own
+    stock) or ``"<product_id>:<variation_id>"`` (a variation, written through its parent)."""
+
+    product_id: int
+    variation_id: int | None = None
+
+    def __str__(self) -> str:
+        if self.variation_id is None:
+            return str(self.product_id)
+        return f"{self.product_id}:{self.variation_id}"
+
+    @classmethod
+    def parse(cls, item_id: str) -> StockItem:
+        head, _, tail = item_id.strip().partition(":")
+        try:
+            product = int(head)
+            variation = int(tail) if tail else None
+        except ValueError:
+            raise ValueError(f"not a WooCommerce stock item id: {item_id!r}") from None
+        if product <= 0 or (variation is not None and variation <= 0):
+            raise ValueError(f"not a WooCommerce stock item id: {item_id!r}")
+        return cls(product, variation)
+
+
+def is_variable(product: Mapping[str, Any]) -> bool:
+    return product.get("type") == VARIABLE_TYPE
+
+
+def listing_variants(
+    product: Mapping[str, Any], variations: Sequence[Mapping[str, Any]] = ()
+) -> list[ListingVariant]:
+    """A product as the variants orders and stock bind to: each variation of a variable
+    product (the parent itself is not sold), the product itself otherwise."""
+    product_id = _required_int(product, "id", what="product")
+    if product.get("type") in SKIPPED_PRODUCT_TYPES:
+        return []
+    name = display_text(product.get("name"))
+    if not is_variable(product):
+        return [
+            ListingVariant(
+                listing_id=str(product_id),
+                variant_id=None,
+                inventory_item_id=None,
+                sku=_text(product.get("sku")),
+                title=name,
+                price=optional_money(product.get("price"), what=f"product {product_id} price"),
+            )
+        ]
+    return [_variation_variant(product_id, name, variation) for variation in variations]
+
+
+def _variation_variant(product_id: int, name: str, node: Mapping[str, Any]) -> ListingVariant:
+    variation_id = _required_int(node, "id", what=f"product {product_id} variation")
+    return ListingVariant(
+        listing_id=str(product_id),
+        variant_id=str(variation_id),
+        inventory_item_id=None,
+        sku=_text(node.get("sku")),
+        title=display_text(node.get("name")) or _variation_title(name, node),
+        price=optional_money(node.get("price"), what=f"variation {variation_id} price"),
+    )
+
+
+def _variation_title(product_name: str, node: Mapping[str, Any]) -> str:
+    attributes = node.get("attributes")
+    options = [
+        str(attribute.get("option"))
+        for attribute in (attributes if isinstance(attributes, list) else ())
+        if isinstance(attribute, Mapping) and attribute.get("option")
+    ]
+    return f"{product_name} \N{EN DASH} {', '.join(options)}" if options else product_name
+
+
+def managed_quantity(node: Mapping[str, Any]) -> int | None:
+    """The item's own stock, or None when it does not manage stock itself.
+
+    ``manage_stock`` is ``true``, ``false`` or, on a variation whose parent holds the stock,
+    the string ``"parent"`` (``WC_Product_Variation::managing_stock``), with the parent's
+    quantity: that shared quantity is not the variation's own, so it is not reported.
+    """
+    quantity = node.get("stock_quantity")
+    if node.get("manage_stock") is not True:
+        return None
+    if isinstance(quantity, bool) or not isinstance(quantity, int | Decimal):
+        return None
+    return int(quantity)
+
+
+def batch_requests(levels: Sequence[StockLevel]) -> dict[int | None, list[dict[str, Any]]]:
+    """The ``update`` arrays per endpoint: key None is ``/products/batch``, a product id is
+    ``/products/{id}/variations/batch``.
+
+    ``manage_stock: true`` travels with every quantity: WooCommerce stores ``stock_quantity``
+    only on an item that manages stock and silently drops it otherwise
+    (``WC_REST_Product_Variations_Controller::prepare_object_for_database``), so a push to an
+    unmanaged item would be lost while reported done. The hub's quantity is the truth.
+    """
+    groups: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+    for level in levels:
+        item = StockItem.parse(level.item_id)
+        key = item.product_id if item.variation_id is not None else None
+        item_id = item.variation_id if item.variation_id is not None else item.product_id
+        groups[key].append({"id": item_id, "manage_stock": True, "stock_quantity": level.quantity})
+    return dict(groups)
+
+
+@dataclass(frozen=True)
+class BatchFailure:
+    item_id: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.item_id}: {self.code}: {self.message}"
+
+
+def batch_outcome(
+    body: Any, *, parent: int | None, requested: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], list[BatchFailure]]:
+    """Applied stock item ids and per-item failures of one batch response.
+
+    WooCommerce answers 200 for the batch and reports each item's failure in place:
+    ``{"id": 5, "error": {"code", "message", "data": {"status"}}}``
+    (``WC_REST_Controller::batch_items``). An item missing from the answer is a failure too.
+    """
+    answer = expect_object(body, what="batch response")
+    entries = [e for e in answer.get("update") or () if isinstance(e, Mapping)]
+    by_id = {entry.get("id"): entry for entry in entries}
+    applied: list[str] = []
+    failures: list[BatchFailure] = []
+    for index, item in enumerate(requested):
+        entry = by_id.get(item["id"])
+        if entry is None and index < len(entries) and not entries[index].get("id"):
+            entry = entries[index]  # an answer that lost its id keeps the request's order
+        stock_id = str(
+            StockItem(parent, item["id"]) if parent is not None else StockItem(item["id"])
+        )
+        error = entry.get("error") if entry is not None else None
+        if entry is None:
+            failures.append(BatchFailure(stock_id, "missing", "not in the batch response"))
+        elif isinstance(error, Mapping):
+            failures.append(
+                BatchFailure(stock_id, str(error.get("code", "")), str(error.get("message", "")))
+            )
+        else:
+            applied.append(stock_id)
+    return applied, failures
+
+
+# --------------------------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------------------------
+
+
+def images_payload(images: Sequence[ImageRef]) -> list[dict[str, str]]:
+    """``images`` for ``PUT /products/{id}``: the whole gallery, first image featured."""
+    return [{"src": image.url, **({"alt": image.alt} if image.alt else {})} for image in images]
+
+
+def image_ids(product: Mapping[str, Any]) -> tuple[str, ...]:
+    images = product.get("images")
+    return tuple(
+        str(image["id"])
+        for image in (images if isinstance(images, list) else ())
+        if isinstance(image, Mapping) and _positive_int(image.get("id")) is not None
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Tracking
+# --------------------------------------------------------------------------------------------
+
+
+def tracking_payload(request: FulfillmentRequest) -> dict[str, str]:
+    """A Shipment Tracking item: a predefined provider by name, or a custom provider with our
+    link (the extension ignores ``tracking_link`` for predefined providers)
+    (https://woocommerce.com/document/shipment-tracking/shipment-tracking-rest-api-create-tracking-item/)."""
+    if request.tracking_url:
+        return {
+            "tracking_number": request.tracking_number,
+            "custom_tracking_provider": request.carrier,
+            "custom_tracking_link": request.tracking_url,
+        }
+    return {"tracking_number": request.tracking_number, "tracking_provider": request.carrier}
+
+
+def tracking_with_number(items: Iterable[Mapping[str, Any]], number: str) -> str | None:
+    """The ``tracking_id`` of an existing tracking item carrying ``number``."""
+    for item in items:
+        if str(item.get("tracking_number", "")).strip() == number.strip():
+            return str(item.get("tracking_id", "")) or None
+    return None
+
+
+def tracking_note(request: FulfillmentRequest) -> str:
+    """The order note that carries tracking where the extension is absent."""
+    text = f"Shipped with {request.carrier}. Tracking number: {request.tracking_number}."
+    return f"{text} Track it at {request.tracking_url}" if request.tracking_url else text
+
+
+def note_with_number(notes: Iterable[Mapping[str, Any]], number: str) -> str | None:
+    """The id of an order note that already mentions the tracking number."""
+    for note in notes:
+        if number.strip() and number.strip() in display_text(note.get("note")):
+            note_id = _positive_int(note.get("id"))
+            return str(note_id) if note_id is not None else None
+    return None
