@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/order_reads.py
 	$(BIN)/python bench/shopify_pull.py
+	$(BIN)/python bench/etsy_stock.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

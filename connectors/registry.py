@@ -59,6 +59,7 @@ def config_from_settings(
         api_version = settings.shopify_api_version
     elif name == "etsy":
         credentials = {
+            "requests_per_second": settings.etsy_requests_per_second,
             "requests_per_day": settings.etsy_requests_per_day,
             "keystring": settings.etsy_keystring,
             "shared_secret": secret(settings.etsy_shared_secret),

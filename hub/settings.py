@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     woocommerce_requests_per_second: int = Field(
         25, description="Requests per second sent to one WooCommerce site."
     )
+    etsy_requests_per_second: int = Field(10, description="The Etsy app's per-second budget.")
     etsy_requests_per_day: int = Field(10_000, description="The Etsy app's daily request budget.")
     etsy_poll_share: float = Field(
         0.3, description="Share of Etsy's daily budget for order polling."

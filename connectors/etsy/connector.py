@@ -198,7 +198,9 @@ class EtsyConnector:
 
     def _receipt(self, shop: ShopContext, external_id: str) -> Mapping[str, Any]:
         if not external_id.strip().isdigit():
-            raise NotFound(f"{_label(shop)}: {external_id!r} is not a receipt id")
+            raise NotFound(
+                f"{_label(shop)}: {external_id!r} is not a receipt id", marketplace=MARKETPLACE
+            )
         body = self._client.call(shop, "GET", f"/shops/{_shop_id(shop)}/receipts/{external_id}")
         if not isinstance(body, Mapping):
             raise PermanentError(

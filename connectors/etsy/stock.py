@@ -132,6 +132,8 @@ def offering_quantity(product: Mapping[str, Any]) -> int:
 
 
 def _selected(products: list[Mapping[str, Any]], item: ItemRef) -> list[int]:
+    if not products:
+        raise UnknownStockItem(f"listing {item.listing_id} has no inventory records")
     if item.sku is None:
         return list(range(len(products)))
     chosen = [index for index, product in enumerate(products) if product.get("sku") == item.sku]
@@ -148,8 +150,6 @@ def read_quantity(inventory: ListingInventory, item: ItemRef) -> int | None:
         chosen = _selected(products, item)
     except UnknownStockItem:
         return None
-    if not chosen:
-        return None  # a listing without inventory records
     if not inventory.sellable:
         return 0
     quantities = {offering_quantity(products[index]) for index in chosen}
