@@ -178,9 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sandbox.stock(listing_id) == 7 for shop in shops for listing_id in shop.listing_ids
         ),
         "worker_exit_codes": codes,
-        "worker_reports": [
-            json.loads(out.strip().splitlines()[-1]) for out in outputs if out.strip()
-        ],
+        "worker_reports": reports,
+        "wall_seconds_with_process_start": round(wall_seconds, 2),
+        "rate_limit_waits": sum(r["waits"] for r in reports),
         "settings": {
             "shops": args.shops,
             "workers": WORKERS,
