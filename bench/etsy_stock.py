@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in files
         ]
         outputs = [worker.communicate(timeout=600)[0] for worker in workers]
-        time.monotonic() - began
+        wall_seconds = time.monotonic() - began
         codes = [worker.returncode for worker in workers]
         shutil.rmtree(scratch, ignore_errors=True)
     _drop_prefix(prefix)
