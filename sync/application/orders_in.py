@@ -28,6 +28,7 @@ from sync.worker.runtime import SyncRuntime, shop_context
 log = logging.getLogger(__name__)
 
 PULL_ACTOR, PULL_QUEUE = "orders.pull", "orders"
+IMPORT_ONE_ACTOR = "orders.import_one"
 ORDER_STREAM = "orders"
 PAGES_PER_RUN = 20  # then the scan continues in a new message, so no run holds a thread long
 UNINSTALL_TOPICS = frozenset({"app/uninstalled"})
@@ -105,6 +106,29 @@ def _mark_shop(runtime: SyncRuntime, shop: Shop, status: ShopStatus) -> None:
 
 def _disconnect(runtime: SyncRuntime, shop: Shop) -> None:
     _mark_shop(runtime, shop, ShopStatus.DISCONNECTED)
+
+
+def import_one_order(runtime: SyncRuntime, shop_id: int, external_id: str) -> Retry | None:
+    """Re-read one order from its marketplace and import it (an operator's resync, a hint)."""
+    with runtime.container.uow() as uow:
+        shop = uow.shops.get(shop_id)
+    if shop is None or shop.status is not ShopStatus.ACTIVE:
+        return None
+    try:
+        order = runtime.connector(shop.marketplace.value).get_order(shop_context(shop), external_id)
+    except RateLimited as limited:
+        return Retry(limited.retry_after or 1.0)
+    except TransientError as error:
+        return Retry(error.retry_after or 5.0)
+    except NotFound:
+        return None
+    except AuthError:
+        _mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
+        return None
+    with runtime.container.uow() as uow:
+        import_order(uow, order)
+        uow.commit()
+    return None
 
 
 def pull_orders(

@@ -40,10 +40,27 @@ def declare_actors(
             runtime(), shop_id, page_cursor=page_cursor, since=since, scan_high=scan_high
         )
 
+    def orders_import_one(shop_id: int, external_id: str) -> None:
+        wait = orders_in.import_one_order(runtime(), shop_id, external_id)
+        if wait is not None:
+            runtime().send(
+                orders_in.IMPORT_ONE_ACTOR,
+                orders_in.PULL_QUEUE,
+                {"shop_id": shop_id, "external_id": external_id},
+                delay_seconds=wait.seconds,
+            )
+
     definitions: list[tuple[Callable[..., None], str, str, int, int]] = [
         # (function, actor name, queue, time limit ms, max age ms)
         (inbound_process, "inbound.process", "webhooks", 2 * MINUTE_MS, 24 * 60 * MINUTE_MS),
         (orders_pull, orders_in.PULL_ACTOR, orders_in.PULL_QUEUE, 10 * MINUTE_MS, 60 * MINUTE_MS),
+        (
+            orders_import_one,
+            orders_in.IMPORT_ONE_ACTOR,
+            orders_in.PULL_QUEUE,
+            2 * MINUTE_MS,
+            24 * 60 * MINUTE_MS,
+        ),
     ]
     declared: dict[str, dramatiq.Actor[Any, Any]] = {}
     for function, name, queue, time_limit, max_age in definitions:

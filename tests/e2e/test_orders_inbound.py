@@ -219,3 +219,13 @@ def test_a_restart_re_sends_what_the_in_memory_broker_lost(backend: Backend) -> 
         wait_until(lambda: [o["external_id"] for o in hub.orders()] == [gid])
         second.stop()
         container.close()
+
+
+def test_import_one_re_reads_a_single_order(hub: Hub) -> None:
+    gid = hub.sandbox.add_order(
+        [{"sku": "ONE", "quantity": 2, "price": Decimal("4.00")}], currency="USD"
+    )
+    hub.engine.runtime.send(
+        "orders.import_one", "orders", {"shop_id": hub.shop_id, "external_id": gid}
+    )
+    wait_until(lambda: [o["external_id"] for o in hub.orders()] == [gid])
