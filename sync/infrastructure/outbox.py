@@ -87,6 +87,17 @@ def mark_published(engine: Engine, ids: Iterable[int]) -> None:
             db.execute(update(OUTBOX).where(OUTBOX.c.id.in_(done)).values(published_at=utcnow()))
 
 
+def release(engine: Engine, ids: Iterable[int]) -> None:
+    unsent = sorted(set(ids))
+    if unsent:
+        with engine.begin() as db:
+            db.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(unsent), OUTBOX.c.published_at.is_(None))
+                .values(lease_until=None)
+            )
+
+
 def backlog(engine: Engine) -> int:
     from sqlalchemy import func
 
@@ -113,6 +124,12 @@ class Publisher:
                 for message in messages:
                     self._send(message)
                     sent.append(message.id)
+            except Exception:
+                # The broker is away: free what was not sent so the next pass (not the lease's
+                # end) sends it. A send that failed unconfirmed may go twice; actors are
+                # idempotent.
+                release(self._engine, [m.id for m in messages if m.id not in set(sent)])
+                raise
             finally:
                 mark_published(self._engine, sent)
             published += len(sent)
@@ -135,15 +152,16 @@ class Relay:
         self._poll = poll_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closer = getattr(wait_for_work, "close", None)
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
             try:
                 self._publisher.publish()
+                self._wait(self._poll)
             except Exception:  # the database or broker blinked: keep relaying
                 log.exception("outbox relay pass failed")
                 self._stop.wait(1.0)
-            self._wait(self._poll)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="outbox-relay", daemon=True)
@@ -153,25 +171,57 @@ class Relay:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        if self._closer is not None:
+            self._closer()
 
 
 def notify_channel(schema: str | None) -> str:
     return f"hub_outbox_{schema or 'public'}"
 
 
-def listener(engine: Engine, schema: str | None) -> Callable[[float], None]:
-    """A wait that returns early on NOTIFY (PostgreSQL) or simply sleeps (SQLite)."""
-    if engine.dialect.name != "postgresql":
-        stop = threading.Event()
-        return stop.wait  # type: ignore[return-value]
-    import psycopg
+class Listener:
+    """A wait that returns early on NOTIFY (PostgreSQL) or simply sleeps (SQLite).
 
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = psycopg.connect(url, autocommit=True)
-    connection.execute(f"LISTEN {notify_channel(schema)}")
+    A dropped LISTEN connection is reopened on the next wait: a relay that quietly stopped
+    listening would leave webhooks to the stale-event sweep.
+    """
 
-    def wait(seconds: float) -> None:
-        for _ in connection.notifies(timeout=seconds, stop_after=1):
+    def __init__(self, engine: Engine, schema: str | None) -> None:
+        self._postgres = engine.dialect.name == "postgresql"
+        self._url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._channel = notify_channel(schema)
+        self._connection: Any = None
+        self._sleep = threading.Event()
+
+    def __call__(self, seconds: float) -> None:
+        if not self._postgres:
+            self._sleep.wait(seconds)
             return
+        try:
+            connection = self._connect()
+            for _ in connection.notifies(timeout=seconds, stop_after=1):
+                return
+        except Exception:
+            log.warning("outbox LISTEN connection lost; reopening", exc_info=True)
+            self.close()
+            self._sleep.wait(seconds)
 
-    return wait
+    def _connect(self) -> Any:
+        if self._connection is None or self._connection.closed:
+            import psycopg
+
+            self._connection = psycopg.connect(self._url, autocommit=True)
+            self._connection.execute(f"LISTEN {self._channel}")
+        return self._connection
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # closing a dead connection: nothing left to free
+                log.debug("closing the LISTEN connection failed", exc_info=True)
+
+
+def listener(engine: Engine, schema: str | None) -> Listener:
+    return Listener(engine, schema)
