@@ -65,6 +65,7 @@ class Scheduler:
         try:
             self.enqueue_due_pulls()
             self.sweep_stale_events()
+            self.runtime.publisher.publish()  # the outbox sweep: whatever a relay left behind
         except Exception:
             log.exception("scheduler tick failed")
 

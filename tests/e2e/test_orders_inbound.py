@@ -229,3 +229,22 @@ def test_import_one_re_reads_a_single_order(hub: Hub) -> None:
         "orders.import_one", "orders", {"shop_id": hub.shop_id, "external_id": gid}
     )
     wait_until(lambda: [o["external_id"] for o in hub.orders()] == [gid])
+
+
+def test_events_are_listed_and_a_handled_one_can_be_replayed(hub: Hub) -> None:
+    gid = hub.sandbox.add_order(
+        [{"sku": "EV", "quantity": 1, "price": Decimal("2.00")}], currency="USD"
+    )
+    assert hub.deliver(gid, "evt-list") == 200
+    wait_until(lambda: hub.event_statuses() == ["handled"])
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    listed = hub.client.get("/events", params={"status": "handled"}, headers=admin).json()
+    assert [item["event_key"] for item in listed["items"]] == ["evt-list"]
+    assert listed["items"][0]["shop_id"] == hub.shop_id
+    event_id = listed["items"][0]["id"]
+    replayed = hub.client.post(f"/events/{event_id}/replay", headers=admin)
+    assert replayed.status_code == 200
+    assert replayed.json()["status"] == "received"
+    wait_until(lambda: hub.event_statuses() == ["handled"])
+    assert len(hub.orders()) == 1
+    assert hub.client.get("/events", params={"status": "bogus"}, headers=admin).status_code == 422
