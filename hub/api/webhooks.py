@@ -111,13 +111,17 @@ def _answer(stored: StoredEvent) -> JSONResponse:
 
 @router.post("/webhooks/{marketplace}", include_in_schema=True)
 async def receive_webhook(marketplace: str, request: Request) -> JSONResponse:
-    if marketplace not in APP_WIDE or marketplace not in registry.discovered():
+    if marketplace not in APP_WIDE:
         raise HTTPException(404, f"no webhook endpoint for {marketplace!r}")
     container: Container = request.app.state.container
     body = await read_body(request, container.settings.max_body_bytes)
     connectors: WebhookConnectors = request.app.state.webhook_connectors
     try:
-        envelope = connectors.get(marketplace).verify_webhook(body, request.headers)
+        connector = connectors.get(marketplace)
+    except registry.UnknownMarketplace:
+        raise HTTPException(404, f"no connector installed for {marketplace!r}") from None
+    try:
+        envelope = connector.verify_webhook(body, request.headers)
     except WebhookRejected:
         raise HTTPException(401, "webhook signature did not verify") from None
     return _answer(await store(request, incoming_event(marketplace, body, envelope)))
