@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/order_reads.py
 	$(BIN)/python bench/shopify_pull.py
 	$(BIN)/python bench/etsy_stock.py
+	$(BIN)/python bench/webhooks.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     broker_queue_prefix: str = Field("hub.", description="Prefix of every queue name.")
     worker_threads: int = Field(8, description="Actor threads per worker process.")
     outbox_poll_ms: int = Field(50, description="Relay poll when LISTEN/NOTIFY is not available.")
+    relay_threads: int = Field(
+        4, description="Outbox publisher threads (each waits for the broker's confirms)."
+    )
     pull_interval_seconds: int = Field(300, description="Reconciliation pull per shop.")
     pull_overlap_minutes: int = Field(
         10, description="Each pull re-reads this far before its cursor."

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -1252,6 +1253,17 @@ UNSET: Any = _Unset()
 # ---------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed_and_validated(query: str) -> tuple[Any, list[Any]]:
+    """Parse and validate each distinct query text once: clients send the same few documents,
+    and validation was most of the sandbox's CPU under load."""
+    try:
+        document = parse(query)
+    except GraphQLError as error:
+        return None, [error.formatted]
+    return document, [e.formatted for e in validate(SCHEMA, document)]
+
+
 class ShopifySandbox:
     """One in-memory Shopify shop behind a GraphQL Admin endpoint (``.app``, an ASGI app).
 
@@ -1615,13 +1627,10 @@ class ShopifySandbox:
             return self._execute_locked(query, dict(variables or {}), operation_name)
 
     def _execute_locked(self, query: str, variables: JSON, operation_name: str | None) -> JSON:
-        try:
-            document = parse(query)
-        except GraphQLError as error:
-            return self._rejected([error.formatted])
-        errors = validate(SCHEMA, document)
+        document, errors = _parsed_and_validated(query)
         if errors:
-            return self._rejected([e.formatted for e in errors])
+            return self._rejected(errors)
+        assert document is not None
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             return self._rejected([{"message": "Could not determine which operation to run."}])

@@ -166,7 +166,5 @@ async def store(request: Request, event: IncomingEvent) -> StoredEvent:
     if fast is not None:
         return await fast.store(event)
     container: Container = request.app.state.container
-    stored: StoredEvent = await run_in_threadpool(
-        store_event, container.engine, event, schema=container.settings.db_schema
-    )
+    stored: StoredEvent = await run_in_threadpool(store_event, container.engine, event)
     return stored

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.infrastructure.clock import utcnow
 from hub.infrastructure.tables import ShopRow, table_of
-from sync.infrastructure.outbox import add_message, notify_channel
+from sync.infrastructure.outbox import add_message
 from sync.infrastructure.tables import InboundEventRow
 
 EVENTS = table_of(InboundEventRow)
@@ -57,7 +57,7 @@ class Event:
     body: bytes
 
 
-def store_event(engine: Engine, event: IncomingEvent, *, schema: str | None = None) -> StoredEvent:
+def store_event(engine: Engine, event: IncomingEvent) -> StoredEvent:
     """Insert the event unless its key was seen; a new, usable event gets its outbox row in the
     same transaction. An unknown shop is stored as rejected: answering 4xx would make the
     marketplace disable the subscription."""
@@ -107,14 +107,9 @@ def store_event(engine: Engine, event: IncomingEvent, *, schema: str | None = No
         if row is None:
             return StoredEvent(None, None)
         if row.status == RECEIVED:
+            # No NOTIFY on the hot path (it serialises commits); the relay polls within 50 ms.
             add_message(db, PROCESS_ACTOR, PROCESS_QUEUE, {"event_id": row.id})
-            _notify(db, schema)
         return StoredEvent(row.id, row.status)
-
-
-def _notify(db: Connection, schema: str | None) -> None:
-    if db.dialect.name == "postgresql":
-        db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(schema)})
 
 
 def load_event(db: Connection, event_id: int, *, lock: bool = False) -> Event | None:

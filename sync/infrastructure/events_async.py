@@ -1,7 +1,9 @@
 """The webhook hot path on PostgreSQL: one statement, one round trip, no threadpool hop.
 
 The event and (only if it is new and usable) its outbox row are inserted by one statement with
-``ON CONFLICT DO NOTHING … RETURNING``; the NOTIFY that wakes the relay fires at its commit.
+``ON CONFLICT DO NOTHING … RETURNING``. No NOTIFY here: PostgreSQL serialises the commits of
+notifying transactions on one lock, which capped ingress; the relay's 50 ms poll (it keeps
+draining while it finds rows) is the wake-up on this path.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from sync.infrastructure.events import (
     IncomingEvent,
     StoredEvent,
 )
-from sync.infrastructure.outbox import notify_channel
 
 STORE_EVENT = """
 WITH shop AS (
@@ -48,7 +49,7 @@ ob AS (
   RETURNING id
 )
 SELECT (SELECT id FROM ev) AS event_id, (SELECT status FROM ev) AS status,
-       (SELECT count(pg_notify(%(channel)s, '')) FROM ob) AS notified
+       (SELECT count(*) FROM ob) AS queued
 """
 
 
@@ -63,7 +64,6 @@ class AsyncEventStore:
             kwargs={"autocommit": True, **({"options": options} if options else {})},
             open=False,
         )
-        self._channel = notify_channel(schema)
 
     async def open(self) -> None:
         await self._pool.open(wait=True)
@@ -84,7 +84,6 @@ class AsyncEventStore:
             "unknown_reason": f"unknown shop {event.shop_reference!r}",
             "actor": PROCESS_ACTOR,
             "queue": PROCESS_QUEUE,
-            "channel": self._channel,
         }
         async with self._pool.connection() as connection:
             cursor = await connection.execute(STORE_EVENT, params)

@@ -138,7 +138,12 @@ class Publisher:
 
 
 class Relay:
-    """Publishes what others left: woken by LISTEN/NOTIFY on PostgreSQL, else a short poll."""
+    """Publishes what others left: woken by LISTEN/NOTIFY on PostgreSQL, else a short poll.
+
+    Several publisher threads drain the backlog side by side: with publisher confirms each
+    publish waits for the broker's acknowledgement, so one thread caps the relay's rate at one
+    round trip per message. Claims are leased, so threads never publish the same row twice.
+    """
 
     def __init__(
         self,
@@ -146,31 +151,51 @@ class Relay:
         *,
         wait_for_work: Callable[[float], None],
         poll_seconds: float = 0.05,
+        threads: int = 1,
     ) -> None:
         self._publisher = publisher
         self._wait = wait_for_work
         self._poll = poll_seconds
+        self._threads = max(1, threads)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._work = threading.Event()
+        self._running: list[threading.Thread] = []
         self._closer = getattr(wait_for_work, "close", None)
 
     def run_forever(self) -> None:
+        """The waiting loop: wake the publishers on a NOTIFY or after the poll interval."""
         while not self._stop.is_set():
             try:
-                self._publisher.publish()
                 self._wait(self._poll)
+            except Exception:
+                log.exception("outbox relay wait failed")
+                self._stop.wait(1.0)
+            self._work.set()
+
+    def _publish_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._publisher.publish() == 0:
+                    self._work.wait(self._poll)
+                    self._work.clear()
             except Exception:  # the database or broker blinked: keep relaying
                 log.exception("outbox relay pass failed")
                 self._stop.wait(1.0)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run_forever, name="outbox-relay", daemon=True)
-        self._thread.start()
+        targets = [(self.run_forever, "outbox-relay-wait")] + [
+            (self._publish_forever, f"outbox-relay-{n}") for n in range(self._threads)
+        ]
+        for target, name in targets:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._running.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._work.set()
+        for thread in self._running:
+            thread.join(5)
         if self._closer is not None:
             self._closer()
 

@@ -40,6 +40,7 @@ class SyncEngine:
             self.runtime.publisher,
             wait_for_work=wait,
             poll_seconds=self.settings.outbox_poll_ms / 1000,
+            threads=self.settings.relay_threads if self.settings.broker_url else 1,
         )
         self.relay.start()
 

