@@ -10,9 +10,12 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import current_principal
+from hub.api.webhooks import WebhookConnectors
+from hub.application.shops import load_shop
 from hub.bootstrap import Container
 from hub.domain.errors import InvalidInput, NotFound
 from hub.domain.sellers import Principal
+from hub.infrastructure.clock import utcnow
 from sync.infrastructure import events
 from sync.infrastructure.outbox import notify_channel
 
@@ -79,6 +82,36 @@ async def list_events(
     return EventPage(
         items=[EventOut.model_validate(row) for row in rows],
         next_cursor=str(rows[-1]["id"]) if more and rows else None,
+    )
+
+
+class WebhookStatus(BaseModel):
+    shop_id: int
+    marketplace: str
+    webhook_management: str  # "api": we manage subscriptions; "manual": the seller does
+    last_verified_delivery_at: datetime | None
+    seconds_since_last_delivery: float | None
+
+
+@router.get("/shops/{shop_id}/webhook-status")
+def webhook_status(
+    shop_id: int, request: Request, principal: Principal = Depends(current_principal)
+) -> WebhookStatus:
+    """The subscription check: how long since this shop's last verified delivery. Etsy's
+    subscriptions live in its developer portal (``manual``), so this is all we can see there."""
+    container: Container = request.app.state.container
+    with container.uow() as uow:
+        shop = load_shop(uow, shop_id, principal)
+    connectors: WebhookConnectors = request.app.state.webhook_connectors
+    management = connectors.get(shop.marketplace.value).capabilities.webhook_management.value
+    with container.engine.connect() as db:
+        last = events.last_delivery(db, shop_id)
+    return WebhookStatus(
+        shop_id=shop_id,
+        marketplace=shop.marketplace.value,
+        webhook_management=management,
+        last_verified_delivery_at=last,
+        seconds_since_last_delivery=(utcnow() - last).total_seconds() if last else None,
     )
 
 

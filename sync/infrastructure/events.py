@@ -207,3 +207,11 @@ def _event(row: Any) -> Event:
 def requeue(db: Connection, event_id: int) -> int:
     """Send a received event to its actor again (the stale sweep, a replay)."""
     return add_message(db, PROCESS_ACTOR, PROCESS_QUEUE, {"event_id": event_id})
+
+
+def last_delivery(db: Connection, shop_id: int) -> datetime | None:
+    """When the shop's newest verified delivery arrived (what a subscription check reports)."""
+    found: datetime | None = db.execute(
+        select(func.max(EVENTS.c.received_at)).where(EVENTS.c.shop_id == shop_id)
+    ).scalar_one()
+    return found

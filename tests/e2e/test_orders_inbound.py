@@ -248,3 +248,17 @@ def test_events_are_listed_and_a_handled_one_can_be_replayed(hub: Hub) -> None:
     wait_until(lambda: hub.event_statuses() == ["handled"])
     assert len(hub.orders()) == 1
     assert hub.client.get("/events", params={"status": "bogus"}, headers=admin).status_code == 422
+
+
+def test_webhook_status_reports_the_last_verified_delivery(hub: Hub) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    before = hub.client.get(f"/shops/{hub.shop_id}/webhook-status", headers=admin).json()
+    assert before["last_verified_delivery_at"] is None
+    assert before["webhook_management"] == "api"
+    gid = hub.sandbox.add_order(
+        [{"sku": "WS", "quantity": 1, "price": Decimal("1.00")}], currency="USD"
+    )
+    assert hub.deliver(gid, "evt-status") == 200
+    after = hub.client.get(f"/shops/{hub.shop_id}/webhook-status", headers=admin).json()
+    assert after["last_verified_delivery_at"] is not None
+    assert 0 <= after["seconds_since_last_delivery"] < 60
