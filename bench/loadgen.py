@@ -118,13 +118,18 @@ class Connection:
             keep_alive = False
         return HttpResponse(status, cache, body, keep_alive)
 
+    async def _skip_trailers(self) -> None:
+        """Read trailer lines up to the blank line that ends a chunked body."""
+        line = await self._reader.readuntil(b"\r\n")
+        while line != b"\r\n":
+            line = await self._reader.readuntil(b"\r\n")
+
     async def _read_chunked(self) -> bytes:
         chunks: list[bytes] = []
         while True:
             size = int((await self._reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
             if size == 0:
-                while await self._reader.readuntil(b"\r\n") != b"\r\n":
-                    pass  # trailers
+                await self._skip_trailers()
                 return b"".join(chunks)
             chunks.append(await self._reader.readexactly(size))
             await self._reader.readexactly(2)

@@ -53,7 +53,7 @@ from hub.settings import Settings
 from sync.infrastructure import outbox
 from sync.infrastructure.tables import InboundEventRow, OutboxRow
 from sync.worker.engine import SyncEngine
-from tests.conftest import SECRET_KEY, Backend
+from tests.conftest import REQUIRE_SERVICES, SECRET_KEY, Backend
 from tests.e2e.rabbitmq_support import (
     RABBITMQ_URL,
     BrokerProxy,
@@ -415,6 +415,8 @@ def test_rabbitmq_closing_our_connections_loses_no_message(
     the worker's, while events flow; both reconnect and nothing is lost."""
     unusable = rabbitmqctl_usable()
     if unusable:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{unusable}; HUB_TEST_REQUIRE_SERVICES=1 requires it")
         pytest.skip(unusable)
     hub = deploy(through_proxy=True)  # the proxy tells which broker-side peers are ours
     assert hub.proxy is not None
