@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from connectors.contract import FulfillmentLineRef, FulfillmentRequest, ListingVariant, StockLevel
+from connectors.scalars import PayloadError, exact_money
 from hub.domain.orders import ImportLine, ImportOrder
 
 # https://shopify.dev/docs/api/admin-graphql/latest/enums/OrderDisplayFinancialStatus
@@ -39,7 +40,7 @@ SHIPPING_ADDRESS_KEYS: dict[str, str] = {  # Shopify MailingAddress field -> hub
 }
 
 
-class ShopifyPayloadError(ValueError):
+class ShopifyPayloadError(PayloadError):
     """A Shopify payload lacks a documented field or carries a value of the wrong type."""
 
 
@@ -50,20 +51,7 @@ class ShopifyPayloadError(ValueError):
 
 def money(value: Any, *, what: str = "amount") -> Decimal:
     """Exact money from Shopify's decimal string; floats are refused, never rounded."""
-    if isinstance(value, bool | float):
-        raise ShopifyPayloadError(f"{what}: money must be a decimal string, got {value!r}")
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, str | int):
-        try:
-            result = Decimal(str(value).strip())
-        except InvalidOperation as error:
-            raise ShopifyPayloadError(f"{what}: {value!r} is not a decimal amount") from error
-    else:
-        raise ShopifyPayloadError(f"{what}: money must be a decimal string, got {value!r}")
-    if not result.is_finite():
-        raise ShopifyPayloadError(f"{what}: {value!r} is not a finite amount")
-    return result
+    return exact_money(value, what=what, error=ShopifyPayloadError)
 
 
 def timestamp(value: Any, *, what: str = "timestamp") -> datetime:

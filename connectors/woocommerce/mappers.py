@@ -22,10 +22,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from connectors.contract import FulfillmentRequest, ImageRef, ListingVariant, StockLevel
+from connectors.scalars import PayloadError, exact_money
 from hub.domain.orders import ImportLine, ImportOrder
 
 # Order statuses (https://woocommerce.github.io/woocommerce-rest-api-docs/#order-properties).
@@ -83,7 +84,7 @@ SHIPPING_KEYS: dict[str, str] = {  # WooCommerce address field -> hub key
 }
 
 
-class WooCommercePayloadError(ValueError):
+class WooCommercePayloadError(PayloadError):
     """A WooCommerce payload lacks a documented field or carries a value of the wrong type."""
 
 
@@ -94,20 +95,7 @@ class WooCommercePayloadError(ValueError):
 
 def money(value: Any, *, what: str = "amount") -> Decimal:
     """Exact money from a decimal string (or an integer); floats and booleans are refused."""
-    if isinstance(value, bool | float):
-        raise WooCommercePayloadError(f"{what}: money must be a decimal string, got {value!r}")
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, str | int):
-        try:
-            result = Decimal(str(value).strip())
-        except InvalidOperation as error:
-            raise WooCommercePayloadError(f"{what}: {value!r} is not a decimal amount") from error
-    else:
-        raise WooCommercePayloadError(f"{what}: money must be a decimal string, got {value!r}")
-    if not result.is_finite():
-        raise WooCommercePayloadError(f"{what}: {value!r} is not a finite amount")
-    return result
+    return exact_money(value, what=what, error=WooCommercePayloadError)
 
 
 def optional_money(value: Any, *, what: str) -> Decimal | None:
