@@ -34,8 +34,10 @@ def import_order(uow: UnitOfWork, command: ImportOrder) -> ImportOutcome:
     outcome = apply_import(existing, command, seller_id=shop.seller_id, matches=matches)
     if not outcome.applied:
         return outcome
-    _reserve(uow, outcome.reservation_changes)
     save_order(uow, outcome.order)
+    # Shared blank counters last: their row locks are held only from here to the commit, so
+    # concurrent imports of orders for the same blanks queue as briefly as possible.
+    _reserve(uow, outcome.reservation_changes)
     return outcome
 
 
