@@ -3096,22 +3096,7 @@ _REST_ADDRESS_KEYS = (
 def _rest_address(address: Mapping[str, Any] | None) -> JSON | None:
     if not address:
         return None
-    keys = [
-        "name",
-        "first_name",
-        "last_name",
-        "company",
-        "address1",
-        "address2",
-        "city",
-        "province",
-        "province_code",
-        "zip",
-        "country",
-        "country_code",
-        "phone",
-    ]
-    return {key: address.get(key) for key in keys}
+    return {key: address.get(key) for key in _REST_ADDRESS_KEYS}
 
 
 def _rest_customer(customer: _Customer | None) -> JSON | None:
