@@ -111,8 +111,17 @@ class Config:
     output: Path
 
 
-def _env(name: str) -> str | None:
+def bench_env(name: str) -> str | None:
     return os.environ.get(f"BENCH_{name.upper()}")
+
+
+def setting(args: argparse.Namespace, name: str, default: Any, kind: Callable[[str], Any]) -> Any:
+    """A flag if given, else ``BENCH_<NAME>`` from the environment, else the default."""
+    given = getattr(args, name)
+    if given is not None:
+        return given
+    from_env = bench_env(name)
+    return kind(from_env) if from_env is not None else default
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:
@@ -143,13 +152,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     args = parser.parse_args(argv)
 
     def pick(name: str, default: Any, kind: Callable[[str], Any]) -> Any:
-        given = getattr(args, name)
-        if given is not None:
-            return given
-        from_env = _env(name)
-        return kind(from_env) if from_env is not None else default
+        return setting(args, name, default, kind)
 
-    quick = args.quick or (_env("quick") or "").lower() in ("1", "true", "yes")
+    quick = args.quick or (bench_env("quick") or "").lower() in ("1", "true", "yes")
     base = QUICK if quick else FULL
     durations = Durations(
         **{f.name: pick(f.name, getattr(base, f.name), float) for f in fields(Durations)}
@@ -174,7 +179,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         max_connections=pick("max_connections", 256, int),
         request_timeout=pick("request_timeout", 30.0, float),
         seed=pick("seed", 20261101, int),
-        keep_schema=args.keep_schema or (_env("keep_schema") or "") == "1",
+        keep_schema=args.keep_schema or (bench_env("keep_schema") or "") == "1",
         server_env=server_env,
         output=pick("output", default_output, Path),
     )

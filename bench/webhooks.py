@@ -94,12 +94,14 @@ from bench.loadgen import (  # noqa: E402
 )
 from bench.order_reads import (  # noqa: E402
     BenchError,
+    bench_env,
     drop_cache_keys,
     drop_schema,
     event_loop_runner,
     free_port,
     git_state,
     pin_to,
+    setting,
 )
 from bench.seed import conninfo  # noqa: E402
 from bench.server import ApiServer, uvicorn_command  # noqa: E402
@@ -184,10 +186,6 @@ class Config:
     output: Path
 
 
-def _env(name: str) -> str | None:
-    return os.environ.get(f"BENCH_{name.upper()}")
-
-
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     """Flags win over ``BENCH_<FLAG>`` environment variables, which win over the defaults."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
@@ -224,13 +222,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     args = parser.parse_args(argv)
 
     def pick(name: str, default: Any, kind: Callable[[str], Any]) -> Any:
-        given = getattr(args, name)
-        if given is not None:
-            return given
-        from_env = _env(name)
-        return kind(from_env) if from_env is not None else default
+        return setting(args, name, default, kind)
 
-    quick = args.quick or (_env("quick") or "").lower() in ("1", "true", "yes")
+    quick = args.quick or (bench_env("quick") or "").lower() in ("1", "true", "yes")
     base = QUICK if quick else FULL
     durations = Durations(
         **{item.name: pick(item.name, getattr(base, item.name), float) for item in fields(base)}
@@ -254,7 +248,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         quiet_wait=pick("quiet_wait", 300.0, float),
         max_connections=pick("max_connections", 256, int),
         request_timeout=pick("request_timeout", 30.0, float),
-        keep_schema=args.keep_schema or (_env("keep_schema") or "") == "1",
+        keep_schema=args.keep_schema or (bench_env("keep_schema") or "") == "1",
         server_env=server_env,
         output=pick("output", default_output, Path),
     )
