@@ -120,6 +120,15 @@ class ApiServer:
             return 0
         return sum(1 for line in text.splitlines() if "Traceback" in line or "ERROR" in line)
 
+    def error_excerpt(self, limit: int = 3, width: int = 400) -> list[str]:
+        """The first few ERROR lines, so a result file says what went wrong, not just how often."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        found = [line[:width] for line in text.splitlines() if "ERROR" in line]
+        return found[:limit]
+
     async def __aenter__(self) -> ApiServer:
         try:
             await self.start()

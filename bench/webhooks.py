@@ -1017,6 +1017,11 @@ async def run_phases(run: Run) -> dict[str, Any]:
             "worker_latency": phases["latency"]["worker_log_error_lines"],
             "worker_e2e": phases["end_to_end"]["worker_log_error_lines"],
         }
+        phases["log_error_excerpts"] = {
+            name: lines
+            for name, lines in (("api", api.error_excerpt()), ("relay", relay.error_excerpt()))
+            if lines
+        }
     return phases
 
 

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     # Sync engine.
     broker_queue_prefix: str = Field("hub.", description="Prefix of every queue name.")
     worker_threads: int = Field(8, description="Actor threads per worker process.")
+    worker_shop_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a worker reuses a shop it loaded (0: reload every time); a pause "
+        "or new credentials take effect within this time.",
+    )
     outbox_poll_ms: int = Field(50, description="Relay poll when LISTEN/NOTIFY is not available.")
     relay_threads: int = Field(
         4, description="Outbox publisher threads (each waits for the broker's confirms)."

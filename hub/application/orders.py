@@ -19,13 +19,20 @@ from hub.domain.orders import (
 )
 from hub.domain.ports import UnitOfWork
 from hub.domain.sellers import Principal
-from hub.domain.shops import QUANTITY_KINDS
+from hub.domain.shops import QUANTITY_KINDS, Shop
 from hub.domain.stock import blank_deltas
 
 
-def import_order(uow: UnitOfWork, command: ImportOrder) -> ImportOutcome:
-    """Upsert one marketplace order. Idempotent, and never refused for its content."""
-    shop = uow.shops.get(command.shop_id)
+def import_order(
+    uow: UnitOfWork, command: ImportOrder, *, shop: Shop | None = None
+) -> ImportOutcome:
+    """Upsert one marketplace order. Idempotent, and never refused for its content.
+
+    ``shop`` spares the lookup when the caller holds it already (a worker, per event); only its
+    seller is read, which never changes.
+    """
+    if shop is None or shop.id != command.shop_id:
+        shop = uow.shops.get(command.shop_id)
     if shop is None:
         raise NotFound(f"shop {command.shop_id} does not exist; connect it before importing")
     uow.lock(f"order:{command.shop_id}:{command.external_id}")

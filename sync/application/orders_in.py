@@ -49,12 +49,10 @@ class Retry:
 def process_event(runtime: SyncRuntime, event_id: int) -> Retry | None:
     container = runtime.container
     with container.engine.begin() as db:
-        event = events.load_event(db, event_id)
-        if event is None or event.status != events.RECEIVED:
-            return None  # handled already, or rejected: a duplicate message is a no-op
-        events.count_attempt(db, event_id)
-    with container.uow() as uow:
-        shop = uow.shops.get(event.shop_id) if event.shop_id else None
+        event = events.begin_attempt(db, event_id)
+    if event is None:
+        return None  # handled already, or rejected: a duplicate message is a no-op
+    shop = runtime.shop(event.shop_id) if event.shop_id else None
     if shop is None:
         _finish(runtime, event_id, events.REJECTED, "the event's shop no longer exists")
         return None
@@ -84,8 +82,10 @@ def process_event(runtime: SyncRuntime, event_id: int) -> Retry | None:
     except TransientError as error:
         return Retry(error.retry_after or 5.0)
     with container.uow() as uow:
-        import_order(uow, order)
-        events.mark(uow.connection, event_id, events.HANDLED)  # once: in the importing commit
+        # Handled in the importing commit, marked first: the shared stock rows the import
+        # touches last stay locked only until the commit.
+        events.mark(uow.connection, event_id, events.HANDLED)
+        import_order(uow, order, shop=shop)
         uow.commit()
     return None
 
@@ -96,6 +96,7 @@ def _finish(runtime: SyncRuntime, event_id: int, status: str, reason: str | None
 
 
 def _mark_shop(runtime: SyncRuntime, shop: Shop, status: ShopStatus) -> None:
+    runtime.forget_shop(shop.id or 0)
     with runtime.container.uow() as uow:
         fresh = uow.shops.get(shop.id or 0)
         if fresh is not None:
@@ -126,7 +127,7 @@ def import_one_order(runtime: SyncRuntime, shop_id: int, external_id: str) -> Re
         _mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
         return None
     with runtime.container.uow() as uow:
-        import_order(uow, order)
+        import_order(uow, order, shop=shop)
         uow.commit()
     return None
 
@@ -170,7 +171,7 @@ def pull_orders(
             return None
         if page.high_water_mark is not None:
             high = max(high, page.high_water_mark) if high else page.high_water_mark
-        _import_page(runtime, shop_id, page.orders, high if sorted_stream else None)
+        _import_page(runtime, shop, page.orders, high if sorted_stream else None)
         if page.next_cursor is None:
             if not sorted_stream and high is not None:
                 with container.engine.begin() as db:
@@ -182,13 +183,13 @@ def pull_orders(
 
 
 def _import_page(
-    runtime: SyncRuntime, shop_id: int, orders: tuple[ImportOrder, ...], advance_to: datetime | None
+    runtime: SyncRuntime, shop: Shop, orders: tuple[ImportOrder, ...], advance_to: datetime | None
 ) -> None:
     with runtime.container.uow() as uow:
         for order in orders:
-            import_order(uow, order)
+            import_order(uow, order, shop=shop)
         if advance_to is not None:
-            cursors.advance(uow.connection, shop_id, ORDER_STREAM, advance_to)
+            cursors.advance(uow.connection, shop.id or 0, ORDER_STREAM, advance_to)
         uow.commit()
 
 

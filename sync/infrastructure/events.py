@@ -132,8 +132,31 @@ def mark(db: Connection, event_id: int, status: str, reason: str | None = None) 
     )
 
 
-def count_attempt(db: Connection, event_id: int) -> None:
-    db.execute(update(EVENTS).where(EVENTS.c.id == event_id).values(attempts=EVENTS.c.attempts + 1))
+@dataclass(frozen=True)
+class PendingEvent:
+    """What a worker needs to handle an event; the body stays in the database."""
+
+    id: int
+    shop_id: int | None
+    topic: str
+    resource_id: str | None
+    attempts: int
+
+
+def begin_attempt(db: Connection, event_id: int) -> PendingEvent | None:
+    """Count an attempt on a still-received event and return it, in one statement; ``None``
+    when it was handled or rejected already (a duplicate message is then a no-op)."""
+    row = db.execute(
+        update(EVENTS)
+        .where(EVENTS.c.id == event_id, EVENTS.c.status == RECEIVED)
+        .values(attempts=EVENTS.c.attempts + 1)
+        .returning(
+            EVENTS.c.id, EVENTS.c.shop_id, EVENTS.c.topic, EVENTS.c.resource_id, EVENTS.c.attempts
+        )
+    ).first()
+    if row is None:
+        return None
+    return PendingEvent(row.id, row.shop_id, row.topic, row.resource_id, row.attempts)
 
 
 def stale_event_ids(db: Connection, older_than: datetime, limit: int = 500) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ class SyncRuntime:
     send_to_broker: Callable[[OutboxMessage], None]
     _connectors: dict[str, MarketplaceConnector] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _shops: dict[int, tuple[float, Shop]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.credentials = SqlCredentialStore(self.container)
@@ -44,6 +46,26 @@ class SyncRuntime:
                 found = registry.create(marketplace, config)
                 self._connectors[marketplace] = found
             return found
+
+    def shop(self, shop_id: int) -> Shop | None:
+        """The shop, reused for ``worker_shop_cache_seconds``: every event would otherwise load
+        and decrypt it again. Stale credentials heal themselves (a 401 makes the credential
+        store read the stored ones), and a pause takes effect within the same few seconds."""
+        ttl = self.container.settings.worker_shop_cache_seconds
+        now = time.monotonic()
+        cached = self._shops.get(shop_id)
+        if cached is not None and now - cached[0] < ttl:
+            return cached[1]
+        with self.container.uow() as uow:
+            shop = uow.shops.get(shop_id)
+        if shop is None:
+            self._shops.pop(shop_id, None)
+        elif ttl > 0:
+            self._shops[shop_id] = (now, shop)
+        return shop
+
+    def forget_shop(self, shop_id: int) -> None:
+        self._shops.pop(shop_id, None)
 
     def send(
         self, actor: str, queue: str, payload: dict[str, Any], *, delay_seconds: float = 0
