@@ -40,12 +40,14 @@ def test_a_cached_shop_is_reused_until_forgotten(backend: Backend, world: World)
     runtime = runtime_for(backend.settings.model_copy(update={"worker_shop_cache_seconds": 60}))
     try:
         first = runtime.shop(world.shop_id)
-        assert first is not None and first.status is ShopStatus.ACTIVE
+        assert first is not None
+        assert first.status is ShopStatus.ACTIVE
         pause(world)
         assert runtime.shop(world.shop_id) is first  # within its time: no database read
         runtime.forget_shop(world.shop_id)
         reloaded = runtime.shop(world.shop_id)
-        assert reloaded is not None and reloaded.status is ShopStatus.PAUSED
+        assert reloaded is not None
+        assert reloaded.status is ShopStatus.PAUSED
     finally:
         runtime.container.close()
 
@@ -56,7 +58,8 @@ def test_a_zero_cache_time_reads_the_shop_every_time(backend: Backend, world: Wo
         assert runtime.shop(world.shop_id) is not None
         pause(world)
         reloaded = runtime.shop(world.shop_id)
-        assert reloaded is not None and reloaded.status is ShopStatus.PAUSED
+        assert reloaded is not None
+        assert reloaded.status is ShopStatus.PAUSED
         assert runtime.shop(10_000) is None
     finally:
         runtime.container.close()
