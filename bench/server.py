@@ -121,12 +121,14 @@ class ApiServer:
         return sum(1 for line in text.splitlines() if "Traceback" in line or "ERROR" in line)
 
     def error_excerpt(self, limit: int = 3, width: int = 400) -> list[str]:
-        """The first few ERROR lines, so a result file says what went wrong, not just how often."""
+        """The first few ERROR or Traceback lines, so a result file says what went wrong, not just how often."""
         try:
             text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return []
-        found = [line[:width] for line in text.splitlines() if "ERROR" in line]
+        found = [
+            line[:width] for line in text.splitlines() if "Traceback" in line or "ERROR" in line
+        ]
         return found[:limit]
 
     async def __aenter__(self) -> ApiServer:
