@@ -121,7 +121,8 @@ class ApiServer:
         return sum(1 for line in text.splitlines() if "Traceback" in line or "ERROR" in line)
 
     def error_excerpt(self, limit: int = 3, width: int = 400) -> list[str]:
-        """The first few ERROR or Traceback lines, so a result file says what went wrong, not just how often."""
+        """The first few ERROR or Traceback lines: a result file says what went wrong, not
+        just how often."""
         try:
             text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:

@@ -7,7 +7,7 @@ no business rules: the sync layer decides retries, budgets and dead letters from
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -108,6 +108,15 @@ class ImageLimits:
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What a marketplace can take, so the sync layer plans without knowing the marketplace.
+
+    ``stock_batch_size`` is the most ``StockLevel`` values one ``set_stock_levels`` call takes.
+    Which levels may share a call is the connector's to say (``stock_batches``): Shopify any,
+    WooCommerce those of one batch endpoint (the simple products, or one parent's variations),
+    Etsy those of one listing. So the size bounds a group; it never promises that unrelated
+    items can be packed together.
+    """
+
     marketplace: str
     push_kinds: tuple[PushKind, ...]
     stock_batch_size: int
@@ -178,7 +187,9 @@ class ListingPage:
 class StockLevel:
     """An absolute quantity for one marketplace item, with what we believe it is now."""
 
-    item_id: str  # Shopify: inventory item GID; Etsy: listing id; WooCommerce: product/variation
+    # Shopify: inventory item GID; Etsy: "<listing_id>" or "<listing_id>:<sku>";
+    # WooCommerce: "<product_id>" or "<product_id>:<variation_id>"
+    item_id: str
     quantity: int
     expected_quantity: int | None = None  # compare-and-swap where the marketplace has it
 
@@ -243,10 +254,32 @@ class MarketplaceConnector(Protocol):
 
     def list_listings(self, shop: ShopContext, *, cursor: str | None = None) -> ListingPage: ...
 
+    def stock_item_id(
+        self,
+        *,
+        listing_id: str | None,
+        variant_id: str | None,
+        inventory_item_id: str | None,
+        sku: str | None,
+    ) -> str | None:
+        """The ``StockLevel.item_id`` of a bound variant, from the ids its binding holds and our
+        SKU; ``None`` when the binding lacks what this marketplace needs. Pure."""
+        ...
+
+    def stock_batches(self, levels: Sequence[StockLevel]) -> list[list[StockLevel]]:
+        """Split levels into the groups one ``set_stock_levels`` call takes, in a stable order
+        (the same input gives the same groups), each at most ``capabilities.stock_batch_size``.
+
+        Every level lands in exactly one group, and a group keeps its levels in input order.
+        Pure: no I/O and no shop needed, so the sync layer can plan a push (and count its
+        calls) before sending anything."""
+        ...
+
     def set_stock_levels(
         self, shop: ShopContext, levels: Sequence[StockLevel], *, idempotency_key: str
     ) -> StockPushResult:
-        """Absolute quantities, at most ``capabilities.stock_batch_size`` per call.
+        """Absolute quantities: one group from ``stock_batches`` per call (at most
+        ``capabilities.stock_batch_size`` levels, and only levels that may share a call).
 
         Raises ``StaleStock`` when a compare-and-swap fails (nothing applied)."""
         ...
@@ -268,6 +301,30 @@ class MarketplaceConnector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def group_stock_levels(
+    levels: Sequence[StockLevel],
+    size: int,
+    key: Callable[[StockLevel], Hashable] | None = None,
+) -> list[list[StockLevel]]:
+    """The shared half of every ``stock_batches``: levels with equal ``key`` together (every
+    level in one group when ``key`` is None), each group cut into chunks of at most ``size``.
+
+    Deterministic without sorting: groups come in the order their key first appears and keep
+    the input order inside, so the same input always gives the same calls, and a caller that
+    orders its levels (say by item id) gets its order back. A key needs only be hashable.
+    """
+    if size < 1:
+        raise ValueError(f"a stock batch holds at least one level, got size {size}")
+    grouped: dict[Hashable, list[StockLevel]] = {}
+    for level in levels:
+        grouped.setdefault(None if key is None else key(level), []).append(level)
+    return [
+        group[start : start + size]
+        for group in grouped.values()
+        for start in range(0, len(group), size)
+    ]
 
 
 class CredentialStore(Protocol):

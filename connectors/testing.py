@@ -8,7 +8,9 @@ function, so the suite can be pointed at deliberately broken connectors to prove
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import math
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -110,6 +112,16 @@ class MarketplaceDouble(Protocol):
     def touch_order(self, external_id: str, updated_at: datetime) -> None: ...
     def stock_of(self, listing: SeededListing) -> int: ...
     def fulfillment_writes(self) -> int: ...
+    def stock_batch_sample(self) -> Sequence[str]:
+        """Well-formed item ids (seeded or not) that exercise the marketplace's batching rule:
+        several groups, interleaved, at least one larger than ``stock_batch_size``."""
+        ...
+
+    def stock_batch_key(self, item_id: str) -> Hashable:
+        """The marketplace's rule, said independently of the connector: items with equal keys
+        may share one ``set_stock_levels`` call, items with different keys never."""
+        ...
+
     def throttled_fault(self) -> Fault:
         """How this marketplace says 'rate limited' when it does not use 429 (else a 429)."""
         ...
@@ -220,6 +232,44 @@ def check_stock_push_idempotent(connector: MarketplaceConnector, double: Marketp
     }
 
 
+def check_stock_batches(connector: MarketplaceConnector, double: MarketplaceDouble) -> None:
+    """``stock_batches`` splits levels into groups that follow the marketplace's rule (one key
+    per group, as few groups per key as the batch size allows), each at most the batch size,
+    every level exactly once in input order, the same groups every time; and each group is
+    taken by one ``set_stock_levels`` call."""
+    size = connector.capabilities.stock_batch_size
+    assert connector.stock_batches([]) == [], "no levels, no calls"
+    ids = list(double.stock_batch_sample())
+    levels = [StockLevel(item_id, quantity=n) for n, item_id in enumerate(ids)]  # all distinct
+    groups = connector.stock_batches(levels)
+    assert groups == connector.stock_batches(list(levels)), "the same input gave other groups"
+    flat = [level for group in groups for level in group]
+    assert Counter(flat) == Counter(levels), "every level must appear in exactly one group"
+    assert all(1 <= len(group) <= size for group in groups), (
+        f"group sizes {sorted({len(group) for group in groups})} break the batch size {size}"
+    )
+    by_key: dict[Hashable, list[list[StockLevel]]] = {}
+    for group in groups:
+        keys = {double.stock_batch_key(level.item_id) for level in group}
+        assert len(keys) == 1, f"one group mixes items that cannot share a call: {keys}"
+        by_key.setdefault(keys.pop(), []).append(group)
+    wanted: dict[Hashable, list[StockLevel]] = {}
+    for level in levels:
+        wanted.setdefault(double.stock_batch_key(level.item_id), []).append(level)
+    assert set(by_key) == set(wanted)
+    for key, key_levels in wanted.items():
+        calls = by_key[key]
+        assert len(calls) == math.ceil(len(key_levels) / size), (
+            f"{len(key_levels)} items of {key!r} took {len(calls)} calls at {size} per call"
+        )
+        assert [level for group in calls for level in group] == key_levels, "input order lost"
+    seeded = [double.add_listing(f"CONF-BATCH-{n}", Decimal("5.00"), 9) for n in range(3)]
+    pushed = [StockLevel(listing.stock_item_id, quantity=n + 2) for n, listing in enumerate(seeded)]
+    for number, group in enumerate(connector.stock_batches(pushed)):
+        connector.set_stock_levels(double.shop(), group, idempotency_key=f"conf-batch-{number}")
+    assert [double.stock_of(listing) for listing in seeded] == [2, 3, 4]
+
+
 def check_fulfillment_written_once(
     connector: MarketplaceConnector, double: MarketplaceDouble
 ) -> None:
@@ -325,6 +375,7 @@ ALL_CHECKS: dict[str, Callable[[MarketplaceConnector, MarketplaceDouble], None]]
     "money_exact": check_money_exact,
     "listings_discovered": check_listings_discovered,
     "stock_push_idempotent": check_stock_push_idempotent,
+    "stock_batches": check_stock_batches,
     "fulfillment_written_once": check_fulfillment_written_once,
     "webhook_verification": check_webhook_verification,
 }
@@ -352,6 +403,11 @@ class ConnectorConformance:
         self, connector: MarketplaceConnector, double: MarketplaceDouble
     ) -> None:
         check_stock_push_idempotent(connector, double)
+
+    def test_stock_batches(
+        self, connector: MarketplaceConnector, double: MarketplaceDouble
+    ) -> None:
+        check_stock_batches(connector, double)
 
     def test_fulfillment_written_once(
         self, connector: MarketplaceConnector, double: MarketplaceDouble

@@ -41,7 +41,12 @@ class Container:
         self.reader = CachedReader(self.cache, enabled=self.settings.cache_enabled)
 
     def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.cipher, self.cache)
+        return SqlUnitOfWork(
+            self.engine,
+            self.cipher,
+            self.cache,
+            push_debounce_ms=self.settings.push_debounce_ms,
+        )
 
     def check_database(self) -> None:
         with read_only(self.engine).connect() as db:

@@ -40,6 +40,24 @@ class Settings(BaseSettings):
     # Sync engine.
     broker_queue_prefix: str = Field("hub.", description="Prefix of every queue name.")
     worker_threads: int = Field(8, description="Actor threads per worker process.")
+    push_debounce_ms: int = Field(
+        300,
+        ge=0,
+        description="How long a push waits after the first change, so a burst of changes "
+        "makes one push of the latest values.",
+    )
+    stuck_operation_minutes: int = Field(
+        10, ge=1, description="A queued operation untouched this long is re-sent by the sweep."
+    )
+    catalog_pull_interval_hours: float = Field(
+        6, gt=0, description="How often each active shop's listings are re-bound by SKU."
+    )
+    worker_poll_ms: int = Field(
+        100,
+        ge=10,
+        description="How long a worker's consumers block before checking delayed messages "
+        "again: a delayed message (a debounced push, a wait) runs at most this late.",
+    )
     worker_shop_cache_seconds: float = Field(
         5.0,
         ge=0,

@@ -103,12 +103,21 @@ def _truncate_all(container: Container) -> None:
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """Embedded: SQLite file + in-process cache. Services: PostgreSQL schema + Redis prefix."""
     if request.param == "embedded":
-        settings = Settings(data_dir=tmp_path / "var", admin_api_key=ADMIN_KEY)
-        container = bootstrap(settings)
-        upgrade(container.engine)
-        container.close()
-        yield Backend("embedded", settings)
+        yield embedded_backend(tmp_path)
         return
+    yield from services_backend(request)
+
+
+def embedded_backend(tmp_path: Path) -> Backend:
+    settings = Settings(data_dir=tmp_path / "var", admin_api_key=ADMIN_KEY)
+    container = bootstrap(settings)
+    upgrade(container.engine)
+    container.close()
+    return Backend("embedded", settings)
+
+
+def services_backend(request: pytest.FixtureRequest, **extra: object) -> Iterator[Backend]:
+    """PostgreSQL schema + Redis prefix of this test, emptied afterwards; ``extra`` settings."""
     schema = request.getfixturevalue("postgres_schema")
     url = request.getfixturevalue("redis_url")
     prefix = redis_prefix()
@@ -121,6 +130,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         admin_api_key=ADMIN_KEY,
         db_pool_size=5,
         db_max_overflow=10,
+        **extra,  # type: ignore[arg-type]
     )
     yield Backend("services", settings)
     container = bootstrap(settings)

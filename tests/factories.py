@@ -67,6 +67,13 @@ class World:
         if bind:
             self.bind()
 
+    def binding_id(self) -> int:
+        with self.container.uow() as uow:
+            found = uow.bindings.find(self.shop_id, self.variant_id)
+        assert found is not None
+        assert found.id is not None
+        return found.id
+
     def bind(self) -> None:
         with self.container.uow() as uow:
             bindings.put_bindings(

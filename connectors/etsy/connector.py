@@ -7,16 +7,18 @@ error classes in ``client.py``. Reference: https://developers.etsy.com/documenta
 Calls per operation (Etsy counts every call against one per-app budget, 10,000 a day by
 default): an order page 1; a listing page 1 (inventories come along with
 ``includes=Inventory``; a listing without them costs one ``getListingInventory`` more); a stock
-push 2 (read, then write; 1 when the listing's inventory was read in the last minute) plus one
-``updateListing`` when the listing is deactivated or reactivated; a fulfillment 2 (read the
-receipt's shipments, then write); images 1 + deletes + uploads.
+push of any number of one listing's items 2 (read, then one write carrying them all; 1 when the
+listing's inventory was read in the last minute) plus one ``updateListing`` when the listing is
+deactivated or reactivated, so 1,000 listings of 10 SKUs each cost at most 2,000 calls plus the
+state changes; a fulfillment 2 (read the receipt's shipments, then write); images 1 + deletes
++ uploads.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +46,7 @@ from connectors.contract import (
     TransientError,
     WebhookEnvelope,
     WebhookManagement,
+    group_stock_levels,
 )
 from connectors.etsy import mappers, paging, stock, webhooks
 from connectors.etsy.client import MARKETPLACE, EtsyClient
@@ -60,11 +63,19 @@ EARLIEST_TIMESTAMP = 946_684_800  # getShopReceipts: min_last_modified "minimum:
 MAX_IMAGES = (
     10  # "Listings are only allowed 10 images" (https://github.com/etsy/open-api/issues/606)
 )
+# Items of ONE listing per set_stock_levels call (updateListingInventory writes one listing).
+# No documented cap on a listing's products was found: only 70 values per variation property
+# (https://github.com/etsy/open-api/issues/567) and at most three properties
+# (https://developers.etsy.com/documentation/tutorials/third-variation/); print-on-demand
+# listings hold tens to a few hundred products. 400 covers them in one write of moderate size;
+# a larger listing is pushed in several calls, the later ones reading its inventory from the
+# one-minute cache (so the later calls only write).
+STOCK_BATCH_SIZE = 400
 
 CAPABILITIES = Capabilities(
     marketplace=MARKETPLACE,
     push_kinds=(PushKind.LISTING, PushKind.IMAGES),
-    stock_batch_size=1,  # updateListingInventory: one listing per call
+    stock_batch_size=STOCK_BATCH_SIZE,  # items of one listing per call (stock_batches)
     images=ImageLimits(
         max_images=MAX_IMAGES,
         max_width=3000,  # url_fullxfull is stored up to 3000 px (ListingImage schema)
@@ -246,31 +257,68 @@ class EtsyConnector:
             return None  # "Listings you did not edit using the inventory tools have no records"
 
     # -- stock --------------------------------------------------------------------------------
+    def stock_item_id(
+        self,
+        *,
+        listing_id: str | None,
+        variant_id: str | None,
+        inventory_item_id: str | None,
+        sku: str | None,
+    ) -> str | None:
+        """``"<listing>:<sku>"``: Etsy renumbers product ids on every inventory write, the
+        seller's SKU survives (see ``stock.py``); a listing alone when we know no SKU."""
+        if not listing_id:
+            return None
+        return f"{listing_id}:{sku}" if sku else listing_id
+
+    def stock_batches(self, levels: Sequence[StockLevel]) -> list[list[StockLevel]]:
+        """One group per listing (every SKU of a listing together, at most 400): Etsy writes a
+        listing's whole inventory at once, so its items cost one read and one write together.
+
+        A malformed item id gets a group of its own: its push fails with a ``PermanentError``
+        without taking the shop's well-formed items down with it.
+        """
+        return group_stock_levels(levels, self.capabilities.stock_batch_size, _listing_of)
+
     def set_stock_levels(
         self, shop: ShopContext, levels: Sequence[StockLevel], *, idempotency_key: str
     ) -> StockPushResult:
-        """One absolute quantity for one listing (or one SKU of it), see ``stock.py``.
+        """Absolute quantities for items of ONE listing (the listing, or SKUs of it), see
+        ``stock.py``: one read (none when cached), at most one inventory write carrying every
+        item, and an ``updateListing`` only when the listing must be deactivated or reactivated.
 
         Read-modify-write of the whole inventory (Etsy has no compare-and-swap or idempotency
         key, and the write replaces everything: it is idempotent by construction, so the key is
-        not sent). Nothing is written when the listing already shows the quantity.
+        not sent). Nothing is written when the listing already shows the quantities. Raises
+        ``ValueError`` for more than ``stock_batch_size`` levels or levels of several listings
+        (split them with ``stock_batches``); ``NotFound`` naming every unknown SKU and
+        ``PermanentError`` for an ambiguous item, before anything is written.
         """
         if len(levels) > self.capabilities.stock_batch_size:
-            raise ValueError(f"etsy takes one listing per call, got {len(levels)}; split them")
+            raise ValueError(
+                f"etsy takes at most {self.capabilities.stock_batch_size} items of one listing "
+                f"per call, got {len(levels)}; split them with stock_batches"
+            )
         if not levels:
             return StockPushResult(applied=())
-        level = levels[0]
-        item = _item(shop, level.item_id)
-        with self._listing_calls(shop, item.listing_id):
-            inventory = self._inventory(shop, item.listing_id)
+        wanted = [(_item(shop, level.item_id), level.quantity) for level in levels]
+        listings = list(dict.fromkeys(item.listing_id for item, _ in wanted))
+        if len(listings) > 1:
+            raise ValueError(
+                f"etsy takes the items of one listing per call, got listings "
+                f"{', '.join(listings)}; split them with stock_batches"
+            )
+        listing_id = listings[0]
+        with self._listing_calls(shop, listing_id):
+            inventory = self._inventory(shop, listing_id)
             try:
-                plan = stock.plan_stock(inventory, item, level.quantity)
+                plan = stock.plan_stock_many(inventory, wanted)
             except stock.UnknownStockItem as error:
                 raise NotFound(f"{_label(shop)}: {error}", marketplace=MARKETPLACE) from error
             except (stock.AmbiguousStockItem, mappers.EtsyPayloadError) as error:
-                raise _permanent(shop, f"listing {item.listing_id} inventory", error) from error
+                raise _permanent(shop, f"listing {listing_id} inventory", error) from error
             self._apply(shop, inventory, plan)
-        return StockPushResult(applied=(level.item_id,))
+        return StockPushResult(applied=tuple(level.item_id for level in levels))
 
     def read_stock_levels(self, shop: ShopContext, item_ids: Sequence[str]) -> dict[str, int]:
         """What buyers can buy now, read afresh (one call per listing): 0 for a disabled
@@ -527,6 +575,14 @@ def _item(shop: ShopContext, item_id: str) -> stock.ItemRef:
         return stock.parse_item_id(item_id)
     except ValueError as error:
         raise PermanentError(f"{_label(shop)}: {error}", marketplace=MARKETPLACE) from error
+
+
+def _listing_of(level: StockLevel) -> Hashable:
+    """The listing a level writes; the raw id for a malformed one (never shared with others)."""
+    try:
+        return stock.parse_item_id(level.item_id).listing_id
+    except ValueError:
+        return ("malformed", level.item_id)
 
 
 def _offset(shop: ShopContext, cursor: str | None) -> int:

@@ -21,6 +21,13 @@ Zero stock
     ``sold_out`` reactivates it (``state=active``). Draft and expired listings are never
     published or renewed here (that is the seller's call and may cost a fee).
 
+Many items at once
+    ``plan_stock_many`` takes every wanted quantity of one listing and plans one inventory
+    write holding them all, so a listing costs one read and at most one write however many of
+    its SKUs change. The zero-stock rules apply to the result as a whole: the listing is
+    deactivated only when no offering is left above 0 after every item is applied, and
+    reactivated when an inactive or sold-out listing gets any offering above 0.
+
 Equal states
     0, a disabled offering and a listing that is not ``active`` are the same thing: nothing can
     be bought. ``read_quantity`` reports 0 for all three, and a push of 0 to a listing that
@@ -30,7 +37,7 @@ Equal states
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -227,28 +234,42 @@ def _any_for_sale(inventory: Mapping[str, Any]) -> bool:
 
 
 def plan_stock(inventory: ListingInventory, item: ItemRef, quantity: int) -> StockPlan:
-    """The writes that make ``item`` show ``quantity`` (see the module docstring).
+    """The writes that make ``item`` show ``quantity``: ``plan_stock_many`` for one item."""
+    return plan_stock_many(inventory, [(item, quantity)])
 
-    Raises ``UnknownStockItem`` when the item names no product, ``AmbiguousStockItem`` when it
-    names a whole listing whose quantity varies by property (name one SKU instead).
+
+def plan_stock_many(
+    inventory: ListingInventory, wanted: Sequence[tuple[ItemRef, int]]
+) -> StockPlan:
+    """The writes that make every item of one listing show its quantity, in one
+    read-modify-write (see the module docstring): one ``updateListingInventory`` body carrying
+    all of them, plus at most one state change decided on the result as a whole.
+
+    Items apply in order, so where two name the same product (a SKU twice, or the whole
+    listing and one SKU of it) the later wins. Every item is checked before anything is
+    planned: raises ``ValueError`` for an item of another listing or a negative quantity,
+    ``UnknownStockItem`` naming every item that names no product, ``AmbiguousStockItem`` when
+    an item names the whole listing while its quantity varies by property (name SKUs instead).
+    All or nothing, because the write replaces the whole inventory: a partly wrong push is
+    refused rather than half applied.
     """
-    if quantity < 0:
-        raise ValueError(f"a quantity cannot be negative, got {quantity}")
+    for item, quantity in wanted:
+        if item.listing_id != inventory.listing_id:
+            raise ValueError(
+                f"item {stock_item_id(item.listing_id, item.sku)!r} is not of listing "
+                f"{inventory.listing_id}; one plan covers one listing"
+            )
+        if quantity < 0:
+            raise ValueError(f"a quantity cannot be negative, got {quantity}")
     current = writable_inventory(inventory.body, listing_id=inventory.listing_id)
-    products = current["products"]
-    chosen = _selected(live_products(inventory.body), item)
-    if item.sku is None and len(products) > 1 and inventory.body.get("quantity_on_property"):
-        raise AmbiguousStockItem(
-            f"listing {item.listing_id} has products whose quantity varies by property; "
-            "push each product by its SKU ('<listing_id>:<sku>')"
-        )
-    if quantity == 0 and not inventory.sellable:
-        return StockPlan(None, None, False)  # nothing can be bought already
+    targets = _targets(inventory, len(current["products"]), wanted)
+    if not wanted or (not inventory.sellable and not any(targets.values())):
+        return StockPlan(None, None, False)  # nothing asked, or nothing can be bought already
     desired = copy.deepcopy(current)
     reactivating = inventory.state in REACTIVATED_STATES
     for index, product in enumerate(desired["products"]):
-        if index in chosen:
-            _set_quantity(product, quantity)
+        if index in targets:
+            _set_quantity(product, targets[index])
         elif reactivating:
             _set_quantity(product, 0)  # read as 0 while inactive: keep it so once active
     state: str | None = None
@@ -262,3 +283,33 @@ def plan_stock(inventory: ListingInventory, item: ItemRef, quantity: int) -> Sto
         state, state_first = ACTIVE, inventory.state == SOLD_OUT
     body = None if desired == current else desired
     return StockPlan(body, state, state_first)
+
+
+def _targets(
+    inventory: ListingInventory, product_count: int, wanted: Sequence[tuple[ItemRef, int]]
+) -> dict[int, int]:
+    """Product index -> wanted quantity, the later item winning; refuses (naming them all)
+    items that name no product or a whole listing whose quantity varies by property."""
+    products = live_products(inventory.body)
+    varies = product_count > 1 and bool(inventory.body.get("quantity_on_property"))
+    targets: dict[int, int] = {}
+    unknown: list[str] = []
+    ambiguous = False
+    for item, quantity in wanted:
+        try:
+            chosen = _selected(products, item)
+        except UnknownStockItem as error:
+            unknown.append(str(error))
+            continue
+        if item.sku is None and varies:
+            ambiguous = True
+            continue
+        targets.update(dict.fromkeys(chosen, quantity))
+    if unknown:
+        raise UnknownStockItem("; ".join(dict.fromkeys(unknown)))
+    if ambiguous:
+        raise AmbiguousStockItem(
+            f"listing {inventory.listing_id} has products whose quantity varies by property; "
+            "push each product by its SKU ('<listing_id>:<sku>')"
+        )
+    return targets

@@ -33,6 +33,7 @@ from connectors.contract import (
     TransientError,
     WebhookEnvelope,
     WebhookManagement,
+    group_stock_levels,
 )
 from connectors.ratelimit import InProcessRateLimiter, RateLimiter
 from connectors.shopify import mappers, queries, webhooks
@@ -166,6 +167,22 @@ class ShopifyConnector:
             )
 
     # -- stock --------------------------------------------------------------------------------
+    def stock_item_id(
+        self,
+        *,
+        listing_id: str | None,
+        variant_id: str | None,
+        inventory_item_id: str | None,
+        sku: str | None,
+    ) -> str | None:
+        """Quantities belong to the variant's inventory item (its GID)."""
+        return inventory_item_id or None
+
+    def stock_batches(self, levels: Sequence[StockLevel]) -> list[list[StockLevel]]:
+        """Chunks of at most 250 in input order: ``inventorySetQuantities`` takes any inventory
+        items of the shop's location together, so nothing needs grouping."""
+        return group_stock_levels(levels, self.capabilities.stock_batch_size)
+
     def set_stock_levels(
         self, shop: ShopContext, levels: Sequence[StockLevel], *, idempotency_key: str
     ) -> StockPushResult:

@@ -25,7 +25,9 @@ Stock. ``StockLevel.item_id`` is ``"<product_id>"`` for a simple product (or a v
 product's own stock) and ``"<product_id>:<variation_id>"`` for a variation. A push is one
 ``POST /products/batch`` for products and one ``POST /products/{parent}/variations/batch``
 per parent, each at most 100 items (``capabilities.stock_batch_size``), each item sent with
-``manage_stock: true`` (see ``mappers.batch_requests``). There is no compare-and-swap
+``manage_stock: true`` (see ``mappers.batch_requests``). ``stock_batches`` groups levels by
+that endpoint, so each ``set_stock_levels`` call it plans is exactly one HTTP request (100
+variable products of 100 variations each: 100 calls). There is no compare-and-swap
 (``expected_quantity`` is ignored) and no idempotency key; quantities are absolute, so a
 resend is harmless. Per-item errors raise ``StockPushFailed`` (a ``PermanentError``) naming
 each item, after the other items were applied.
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,6 +70,7 @@ from connectors.contract import (
     StockPushResult,
     WebhookEnvelope,
     WebhookManagement,
+    group_stock_levels,
 )
 from connectors.ratelimit import InProcessRateLimiter, RateLimiter
 from connectors.woocommerce import mappers, webhooks
@@ -273,6 +276,29 @@ class WooCommerceConnector:
         return ListingPage(variants=tuple(variants), next_cursor=str(page + 1) if more else None)
 
     # -- stock --------------------------------------------------------------------------------
+    def stock_item_id(
+        self,
+        *,
+        listing_id: str | None,
+        variant_id: str | None,
+        inventory_item_id: str | None,
+        sku: str | None,
+    ) -> str | None:
+        """``"<product>"`` for a simple product, ``"<product>:<variation>"`` for a variation."""
+        if not listing_id:
+            return None
+        return f"{listing_id}:{variant_id}" if variant_id else listing_id
+
+    def stock_batches(self, levels: Sequence[StockLevel]) -> list[list[StockLevel]]:
+        """One group per batch endpoint, chunked at 100: the simple products together
+        (``POST /products/batch``), each parent's variations together
+        (``POST /products/{parent}/variations/batch``), so every group is one HTTP request.
+
+        A malformed item id gets a group of its own: its push fails with a ``PermanentError``
+        without taking the well-formed items of the shop down with it.
+        """
+        return group_stock_levels(levels, self.capabilities.stock_batch_size, _batch_endpoint)
+
     def set_stock_levels(
         self, shop: ShopContext, levels: Sequence[StockLevel], *, idempotency_key: str
     ) -> StockPushResult:
@@ -549,6 +575,16 @@ def _payload_errors(shop: ShopContext, what: str) -> Iterator[None]:
             marketplace_message=str(error),
             marketplace=MARKETPLACE,
         ) from error
+
+
+def _batch_endpoint(level: StockLevel) -> Hashable:
+    """The batch endpoint a level is written through: None for ``/products/batch``, the parent
+    id for its variations' batch, the raw id for a malformed one (never shared with others)."""
+    try:
+        item = mappers.StockItem.parse(level.item_id)
+    except ValueError:
+        return ("malformed", level.item_id)
+    return item.product_id if item.variation_id is not None else None
 
 
 def _numeric_id(shop: ShopContext, value: str, kind: str) -> int:

@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hub.api import bindings, catalog, events, health, orders, sellers, shops, stock, webhooks
+from hub.api import (
+    bindings,
+    catalog,
+    events,
+    health,
+    jobs,
+    orders,
+    sellers,
+    shops,
+    stock,
+    webhooks,
+)
 from hub.api.auth import Authenticator
 from hub.api.errors import install_error_handlers
 from hub.api.limits import BodySizeLimit
@@ -65,7 +76,18 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, sellers, shops, catalog, stock, bindings, orders, events, webhooks):
+    for module in (
+        health,
+        sellers,
+        shops,
+        catalog,
+        stock,
+        jobs,
+        bindings,
+        orders,
+        events,
+        webhooks,
+    ):
         app.include_router(module.router)
     app.add_middleware(
         BodySizeLimit,

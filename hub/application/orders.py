@@ -149,4 +149,6 @@ def create_fulfillment(
             lines=list(command.lines),
         )
     )
+    assert fulfillment.id is not None
+    uow.outbound.push_fulfillment(saved.shop_id, saved.id, fulfillment.id)
     return fulfillment, saved

@@ -45,6 +45,11 @@ class CatalogRepository(Protocol):
         """(seller id, SKU) of a variant, or None when it does not exist."""
         ...
 
+    def variants_by_sku(self, seller_id: int, skus: Iterable[str]) -> dict[str, list[int]]:
+        """SKU -> the seller's variant ids with it (a list, so duplicates stay visible);
+        SKUs the seller does not have are absent."""
+        ...
+
 
 class StockRepository(Protocol):
     def add_blank(self, blank: Blank) -> Blank: ...
@@ -104,6 +109,15 @@ class OrderRepository(Protocol):
     def add_fulfillment(self, fulfillment: Fulfillment) -> Fulfillment: ...
 
 
+class OutboundRequests(Protocol):
+    """Work for the sync engine, written in the caller's transaction (so it exists only if the
+    change commits) under an idempotency key (so asking twice is asking once)."""
+
+    def push_fulfillment(self, shop_id: int, order_id: int, fulfillment_id: int) -> int | None:
+        """Queue the tracking push; the operation's id, or None if it was queued already."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: rolled back unless ``commit`` is called; caches refreshed after it."""
 
@@ -119,6 +133,8 @@ class UnitOfWork(Protocol):
     def bindings(self) -> BindingRepository: ...
     @property
     def orders(self) -> OrderRepository: ...
+    @property
+    def outbound(self) -> OutboundRequests: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -6,13 +6,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, literal, or_, select, update
 
 from hub.domain.catalog import Binding, PushState
 from hub.domain.orders import LineMatch
 from hub.domain.shops import PushKind
 from hub.domain.stock import BlankLevel
 from hub.infrastructure.clock import utcnow
+from hub.infrastructure.outbound import pushable, trigger_pushes
 from hub.infrastructure.tables import (
     BindingPushStateRow,
     BindingRow,
@@ -30,8 +31,22 @@ BLANKS = table_of(BlankRow)
 
 
 class SqlBindingRepository:
-    def __init__(self, connection: Connection) -> None:
+    """Bindings, and the push triggers every change of a desired version queues with it."""
+
+    def __init__(self, connection: Connection, *, push_debounce_ms: int = 300) -> None:
         self._db = connection
+        self._debounce_ms = push_debounce_ms
+
+    def _trigger(self, kinds: Iterable[PushKind], bindings: Any) -> None:
+        """Queue a push per (kind, shop) of ``bindings`` (a select of binding ids)."""
+        wanted = pushable(kinds)
+        if wanted:
+            pairs = (
+                select(STATES.c.kind, BINDINGS.c.shop_id)
+                .join(BINDINGS, BINDINGS.c.id == STATES.c.binding_id)
+                .where(STATES.c.kind.in_(wanted), STATES.c.binding_id.in_(bindings))
+            )
+            trigger_pushes(self._db, pairs, debounce_ms=self._debounce_ms)
 
     def add(self, binding: Binding) -> Binding:
         now = utcnow()
@@ -59,6 +74,8 @@ class SqlBindingRepository:
                     for state in binding.push_states.values()
                 ],
             )
+            due = [state.kind for state in binding.push_states.values() if state.is_due]
+            self._trigger(due, select(literal(binding.id)))
         return binding
 
     def get(self, binding_id: int) -> Binding | None:
@@ -99,6 +116,8 @@ class SqlBindingRepository:
                 .where(STATES.c.binding_id == binding.id, STATES.c.kind == state.kind.value)
                 .values(desired_version=state.desired_version, pushed_version=state.pushed_version)
             )
+        due = [state.kind for state in binding.push_states.values() if state.is_due]
+        self._trigger(due, select(literal(binding.id)))
 
     def match_lines(
         self, shop_id: int, external_variant_ids: Iterable[str], skus: Iterable[str]
@@ -152,7 +171,10 @@ class SqlBindingRepository:
             .where(STATES.c.kind.in_(kind_values), STATES.c.binding_id.in_(reached))
             .values(desired_version=STATES.c.desired_version + 1)
         )
-        return int(result.rowcount or 0)
+        bumped = int(result.rowcount or 0)
+        if bumped:
+            self._trigger([PushKind(kind) for kind in kind_values], reached)
+        return bumped
 
     def stock_levels(self, shop_id: int) -> dict[int, list[BlankLevel]]:
         query = (

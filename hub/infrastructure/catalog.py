@@ -15,6 +15,7 @@ from hub.infrastructure.tables import ProductRow, VariantBlankRow, VariantRow, t
 PRODUCTS = table_of(ProductRow)
 VARIANTS = table_of(VariantRow)
 VARIANT_BLANKS = table_of(VariantBlankRow)
+SKU_CHUNK = 1000  # bound parameters per IN list: far below SQLite's and PostgreSQL's limits
 
 
 class SqlCatalogRepository:
@@ -137,6 +138,22 @@ class SqlCatalogRepository:
             select(VARIANTS.c.seller_id, VARIANTS.c.sku).where(VARIANTS.c.id == variant_id)
         ).first()
         return (row.seller_id, row.sku) if row else None
+
+    def variants_by_sku(self, seller_id: int, skus: Iterable[str]) -> dict[str, list[int]]:
+        wanted = sorted(set(skus))
+        found: dict[str, list[int]] = defaultdict(list)
+        for start in range(0, len(wanted), SKU_CHUNK):  # one round trip below SKU_CHUNK SKUs
+            rows = self._db.execute(
+                select(VARIANTS.c.sku, VARIANTS.c.id)
+                .where(
+                    VARIANTS.c.seller_id == seller_id,
+                    VARIANTS.c.sku.in_(wanted[start : start + SKU_CHUNK]),
+                )
+                .order_by(VARIANTS.c.sku, VARIANTS.c.id)
+            )
+            for row in rows:
+                found[row.sku].append(row.id)
+        return dict(found)
 
     def _insert_variant(self, product: Product, variant: Variant, position: int) -> None:
         variant.id = self._db.execute(

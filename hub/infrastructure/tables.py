@@ -234,3 +234,65 @@ def table_of(model: type[Base]) -> Table:
     found = model.__table__
     assert isinstance(found, Table)
     return found
+
+
+class SyncOperationRow(Base):
+    """One outbound or pull operation with its budget, lease, last error and result.
+
+    Here, not in the sync engine, because core transactions (a fulfillment) create them."""
+
+    __tablename__ = "sync_operations"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        Index("ix_sync_operations_status_not_before", "status", "not_before"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    shop_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    key: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # queued/running/succeeded/superseded/failed
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    attempts: Mapped[int] = mapped_column(Integer)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PushTriggerRow(Base):
+    """A push due for (kind, shop): one row while queued, deleted when the push takes it, so a
+    burst of changes makes one push of the latest values."""
+
+    __tablename__ = "push_triggers"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxRow(Base):
+    """A broker message written in the transaction that made it necessary; published after."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_unpublished",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    delay_ms: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -14,6 +14,7 @@ from hub.domain.ports import CredentialCipher, ReadCache
 from hub.infrastructure.bindings import SqlBindingRepository
 from hub.infrastructure.catalog import SqlCatalogRepository
 from hub.infrastructure.orders import SqlOrderRepository
+from hub.infrastructure.outbound import SqlOutboundRequests
 from hub.infrastructure.sellers import SqlSellerRepository
 from hub.infrastructure.shops import SqlShopRepository
 from hub.infrastructure.stock import SqlStockRepository
@@ -28,9 +29,18 @@ class SqlUnitOfWork:
     stock: SqlStockRepository
     bindings: SqlBindingRepository
     orders: SqlOrderRepository
+    outbound: SqlOutboundRequests
 
-    def __init__(self, engine: Engine, cipher: CredentialCipher, cache: ReadCache) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cipher: CredentialCipher,
+        cache: ReadCache,
+        *,
+        push_debounce_ms: int = 300,
+    ) -> None:
         self._engine = engine
+        self._push_debounce_ms = push_debounce_ms
         self._cipher = cipher
         self._cache = cache
         self._connection: Connection | None = None
@@ -50,8 +60,9 @@ class SqlUnitOfWork:
         self.shops = SqlShopRepository(db, self._cipher)
         self.catalog = SqlCatalogRepository(db)
         self.stock = SqlStockRepository(db)
-        self.bindings = SqlBindingRepository(db)
+        self.bindings = SqlBindingRepository(db, push_debounce_ms=self._push_debounce_ms)
         self.orders = SqlOrderRepository(db)
+        self.outbound = SqlOutboundRequests(db)
         self._changes = {}
         self._committed = False
         return self

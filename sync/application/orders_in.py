@@ -73,7 +73,7 @@ def process_event(runtime: SyncRuntime, event_id: int) -> Retry | None:
         _finish(runtime, event_id, events.HANDLED, "the order no longer exists on the marketplace")
         return None
     except AuthError as error:
-        _mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
+        mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
         _finish(runtime, event_id, events.REJECTED, f"shop {shop.id}: {error.message}")
         return None
     except PermanentError as error:
@@ -95,7 +95,7 @@ def _finish(runtime: SyncRuntime, event_id: int, status: str, reason: str | None
         events.mark(db, event_id, status, reason)
 
 
-def _mark_shop(runtime: SyncRuntime, shop: Shop, status: ShopStatus) -> None:
+def mark_shop(runtime: SyncRuntime, shop: Shop, status: ShopStatus) -> None:
     runtime.forget_shop(shop.id or 0)
     with runtime.container.uow() as uow:
         fresh = uow.shops.get(shop.id or 0)
@@ -106,7 +106,7 @@ def _mark_shop(runtime: SyncRuntime, shop: Shop, status: ShopStatus) -> None:
 
 
 def _disconnect(runtime: SyncRuntime, shop: Shop) -> None:
-    _mark_shop(runtime, shop, ShopStatus.DISCONNECTED)
+    mark_shop(runtime, shop, ShopStatus.DISCONNECTED)
 
 
 def import_one_order(runtime: SyncRuntime, shop_id: int, external_id: str) -> Retry | None:
@@ -124,7 +124,7 @@ def import_one_order(runtime: SyncRuntime, shop_id: int, external_id: str) -> Re
     except NotFound:
         return None
     except AuthError:
-        _mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
+        mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
         return None
     with runtime.container.uow() as uow:
         import_order(uow, order, shop=shop)
@@ -164,7 +164,7 @@ def pull_orders(
             _continue(runtime, shop_id, page_cursor, start, high, limited.retry_after or 1.0)
             return None
         except AuthError:
-            _mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
+            mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
             return None
         except TransientError as error:
             _continue(runtime, shop_id, page_cursor, start, high, error.retry_after or 5.0)

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 
 from hub.infrastructure.clock import utcnow
-from hub.infrastructure.tables import table_of
-from sync.infrastructure.tables import OutboxRow
+from hub.infrastructure.outbound import OUTBOX, add_message
+
+__all__ = ["OUTBOX", "OutboxMessage", "Publisher", "Relay", "add_message", "claim", "listener"]
 
 log = logging.getLogger(__name__)
-OUTBOX = table_of(OutboxRow)
 DEFAULT_LEASE = timedelta(seconds=30)
 CLAIM_BATCH = 200
 
@@ -34,18 +34,6 @@ class OutboxMessage:
     queue: str
     payload: dict[str, Any]
     delay_ms: int
-
-
-def add_message(
-    db: Connection, actor: str, queue: str, payload: dict[str, Any], *, delay_ms: int = 0
-) -> int:
-    """Write a message in the caller's transaction; it exists only if that transaction commits."""
-    new_id: int = db.execute(
-        insert(OUTBOX)
-        .values(actor=actor, queue=queue, payload=payload, delay_ms=delay_ms, created_at=utcnow())
-        .returning(OUTBOX.c.id)
-    ).scalar_one()
-    return new_id
 
 
 def claim(

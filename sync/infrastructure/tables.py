@@ -4,13 +4,20 @@ sync state too (inbound events, operations and their attempts, cursors, the outb
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.infrastructure.db import Base, JsonDocument, UTCDateTime
-from hub.infrastructure.tables import Id
+from hub.infrastructure.db import Base, UTCDateTime
+from hub.infrastructure.tables import Id, OutboxRow, SyncOperationRow
+
+__all__ = [
+    "InboundEventRow",
+    "OutboxRow",
+    "SyncAttemptRow",
+    "SyncCursorRow",
+    "SyncOperationRow",
+]  # the outbox and operations live with the core: its transactions write them
 
 
 class InboundEventRow(Base):
@@ -37,30 +44,6 @@ class InboundEventRow(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class SyncOperationRow(Base):
-    """One outbound or pull operation with its budget, lease and last error."""
-
-    __tablename__ = "sync_operations"
-    __table_args__ = (
-        UniqueConstraint("key"),
-        Index("ix_sync_operations_status_not_before", "status", "not_before"),
-    )
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    shop_id: Mapped[int | None] = mapped_column(
-        ForeignKey("shops.id", ondelete="CASCADE"), nullable=True, index=True
-    )
-    key: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16))  # queued/running/succeeded/superseded/failed
-    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
-    attempts: Mapped[int] = mapped_column(Integer)
-    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
 class SyncAttemptRow(Base):
     """One real remote call: waiting for a rate limit or a lock is not an attempt."""
 
@@ -85,25 +68,3 @@ class SyncCursorRow(Base):
     stream: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class OutboxRow(Base):
-    """A broker message written in the transaction that made it necessary; published after."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (
-        Index(
-            "ix_outbox_unpublished",
-            "id",
-            postgresql_where=text("published_at IS NULL"),
-            sqlite_where=text("published_at IS NULL"),
-        ),
-    )
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    actor: Mapped[str] = mapped_column(String(64))
-    queue: Mapped[str] = mapped_column(String(32))
-    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
-    delay_ms: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

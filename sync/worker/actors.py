@@ -10,7 +10,7 @@ import dramatiq
 from dramatiq.broker import Broker
 
 from hub.settings import Settings
-from sync.application import orders_in
+from sync.application import catalog_jobs, fulfillment_out, operations_run, orders_in, stock_out
 from sync.worker.broker import queue_name
 from sync.worker.runtime import SyncRuntime
 
@@ -50,6 +50,21 @@ def declare_actors(
                 delay_seconds=wait.seconds,
             )
 
+    def stock_push(shop_id: int, kind: str) -> None:
+        stock_out.push_due(runtime(), shop_id, kind)
+
+    def stock_push_batch(operation_id: int) -> None:
+        stock_out.push_batch(runtime(), operation_id)
+
+    def fulfillment_push(operation_id: int) -> None:
+        fulfillment_out.push_fulfillment(runtime(), operation_id)
+
+    def catalog_pull(operation_id: int) -> None:
+        catalog_jobs.run_catalog_pull(runtime(), operation_id)
+
+    def operation_failed(operation_id: int) -> None:
+        operations_run.announce_failure(runtime(), operation_id)
+
     definitions: list[tuple[Callable[..., None], str, str, int, int]] = [
         # (function, actor name, queue, time limit ms, max age ms)
         (inbound_process, "inbound.process", "webhooks", 2 * MINUTE_MS, 24 * 60 * MINUTE_MS),
@@ -59,6 +74,25 @@ def declare_actors(
             orders_in.IMPORT_ONE_ACTOR,
             orders_in.PULL_QUEUE,
             2 * MINUTE_MS,
+            24 * 60 * MINUTE_MS,
+        ),
+        # Outbound: operations carry their own budgets; max_age only drops long-lost messages
+        # (the sweeps re-send from the database whatever is still due).
+        (stock_push, "stock.push", "stock", 5 * MINUTE_MS, 24 * 60 * MINUTE_MS),
+        (stock_push_batch, stock_out.BATCH_ACTOR, "stock", 2 * MINUTE_MS, 24 * 60 * MINUTE_MS),
+        (
+            fulfillment_push,
+            "fulfillment.push",
+            "fulfillment",
+            2 * MINUTE_MS,
+            7 * 24 * 60 * MINUTE_MS,
+        ),
+        (catalog_pull, catalog_jobs.CATALOG_ACTOR, "catalog", 15 * MINUTE_MS, 24 * 60 * MINUTE_MS),
+        (
+            operation_failed,
+            operations_run.FAILED_ACTOR,
+            "maintenance",
+            MINUTE_MS,
             24 * 60 * MINUTE_MS,
         ),
     ]

@@ -12,7 +12,12 @@ from sync.infrastructure.outbox import Relay, listener
 from sync.worker.actors import declare_actors
 from sync.worker.broker import build_broker, sender
 from sync.worker.runtime import SyncRuntime, build_limiter
-from sync.worker.scheduler import Scheduler, sweep_stale_events
+from sync.worker.scheduler import (
+    Scheduler,
+    sweep_lost_triggers,
+    sweep_operations,
+    sweep_stale_events,
+)
 
 
 class SyncEngine:
@@ -30,7 +35,9 @@ class SyncEngine:
 
     def start_worker(self, threads: int | None = None) -> None:
         self.worker = dramatiq.Worker(
-            self.broker, worker_threads=threads or self.settings.worker_threads
+            self.broker,
+            worker_threads=threads or self.settings.worker_threads,
+            worker_timeout=self.settings.worker_poll_ms,
         )
         self.worker.start()
 
@@ -49,7 +56,10 @@ class SyncEngine:
         self.scheduler.start()
 
     def recover(self) -> list[int]:
-        """After a restart: re-send every unhandled event (an in-memory broker lost them)."""
+        """After a restart: re-send every unhandled event and queued operation (an in-memory
+        broker lost their messages)."""
+        sweep_operations(self.runtime, stuck_after=timedelta(0))
+        sweep_lost_triggers(self.runtime, grace=timedelta(0))
         return sweep_stale_events(self.runtime, older_than=timedelta(0))
 
     def stop(self) -> None:

@@ -13,12 +13,16 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from redis import Redis
+from sqlalchemy import select, update
 
 from hub.domain.shops import ShopStatus
 from hub.infrastructure.clock import utcnow
+from hub.infrastructure.outbound import STOCK_PUSH_ACTOR, STOCK_QUEUE, TRIGGERS
 from sync.application import orders_in
+from sync.application.catalog_jobs import request_catalog_pull
 from sync.application.scheduling import due, pull_interval_seconds
 from sync.infrastructure import events
+from sync.infrastructure import operations as ops
 from sync.infrastructure.outbox import add_message
 from sync.worker.runtime import SyncRuntime
 
@@ -50,6 +54,7 @@ class Scheduler:
         settings = runtime.container.settings
         self._lock = LeaderLock(settings.cache_url, f"{settings.cache_key_prefix}scheduler:leader")
         self._last_pull: dict[int, datetime] = {}
+        self._last_catalog: dict[int, datetime] = {}
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(self.tick, "interval", seconds=TICK_SECONDS, next_run_time=utcnow())
 
@@ -65,6 +70,9 @@ class Scheduler:
         try:
             self.enqueue_due_pulls()
             self.sweep_stale_events()
+            sweep_operations(self.runtime)
+            sweep_lost_triggers(self.runtime)
+            self.enqueue_due_catalog_pulls()
             self.runtime.publisher.publish()  # the outbox sweep: whatever a relay left behind
         except Exception:
             log.exception("scheduler tick failed")
@@ -99,6 +107,24 @@ class Scheduler:
     def sweep_stale_events(self, older_than: timedelta | None = None) -> list[int]:
         return sweep_stale_events(self.runtime, older_than)
 
+    def enqueue_due_catalog_pulls(self, now: datetime | None = None) -> list[int]:
+        """Re-bind every active shop's listings each ``catalog_pull_interval_hours``; a shop's
+        first scan waits one interval (connecting a shop or `bindings auto` scans at once)."""
+        now = now or utcnow()
+        interval = self.runtime.container.settings.catalog_pull_interval_hours * 3600
+        with self.runtime.container.uow() as uow:
+            shops = [s.id for s in uow.shops.list(None) if s.status is ShopStatus.ACTIVE]
+        created: list[int] = []
+        for shop_id in shops:
+            assert shop_id is not None
+            last = self._last_catalog.setdefault(shop_id, now)
+            if due(last, now, interval) and last != now:
+                operation_id = request_catalog_pull(self.runtime, shop_id, "schedule")
+                self._last_catalog[shop_id] = now
+                if operation_id is not None:
+                    created.append(operation_id)
+        return created
+
 
 def sweep_stale_events(runtime: SyncRuntime, older_than: timedelta | None = None) -> list[int]:
     """Re-send events still unhandled after a while: a lost message or a crashed worker."""
@@ -109,3 +135,46 @@ def sweep_stale_events(runtime: SyncRuntime, older_than: timedelta | None = None
         ids = [events.requeue(db, event_id) for event_id in stale]
     runtime.publisher.publish(ids=ids)
     return stale
+
+
+def sweep_operations(runtime: SyncRuntime, stuck_after: timedelta | None = None) -> list[int]:
+    """Re-send parked operations now due and those whose message or runner was lost."""
+    settings = runtime.container.settings
+    age = (
+        stuck_after
+        if stuck_after is not None
+        else timedelta(minutes=settings.stuck_operation_minutes)
+    )
+    ids: list[int] = []
+    swept: list[int] = []
+    with runtime.container.engine.begin() as db:
+        for operation in ops.due_for_sweep(db, stuck_after=age):
+            actor = ops.OPERATION_ACTORS.get(operation.kind)
+            if actor is None:
+                continue
+            ops.touch(db, operation.id)
+            ids.append(add_message(db, actor[0], actor[1], {"operation_id": operation.id}))
+            swept.append(operation.id)
+    runtime.publisher.publish(ids=ids)
+    return swept
+
+
+def sweep_lost_triggers(runtime: SyncRuntime, grace: timedelta = timedelta(minutes=1)) -> int:
+    """A trigger still queued well past its due time lost its message: send it again."""
+    now = utcnow()
+    ids: list[int] = []
+    with runtime.container.engine.begin() as db:
+        lost = db.execute(
+            select(TRIGGERS.c.kind, TRIGGERS.c.shop_id).where(TRIGGERS.c.due_at < now - grace)
+        ).all()
+        for kind, shop_id in lost:
+            db.execute(
+                update(TRIGGERS)
+                .where(TRIGGERS.c.kind == kind, TRIGGERS.c.shop_id == shop_id)
+                .values(due_at=now)
+            )
+            ids.append(
+                add_message(db, STOCK_PUSH_ACTOR, STOCK_QUEUE, {"shop_id": shop_id, "kind": kind})
+            )
+    runtime.publisher.publish(ids=ids)
+    return len(lost)

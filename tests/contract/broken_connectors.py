@@ -1,13 +1,15 @@
-"""Two deliberately broken Shopify connectors: the conformance suite must catch both."""
+"""Deliberately broken connectors: the conformance suite must catch every one."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from connectors.contract import OrderPage, ShopContext
+from connectors.contract import OrderPage, ShopContext, StockLevel, group_stock_levels
 from connectors.shopify.connector import ShopifyConnector
+from connectors.woocommerce.connector import WooCommerceConnector
 from hub.domain.orders import ImportOrder
 
 
@@ -52,3 +54,26 @@ def _float_money(order: ImportOrder) -> ImportOrder:
             for line in order.lines
         ),
     )
+
+
+class PacksEveryLevelIntoOneBatch(ShopifyConnector):
+    """Forgets the batch size: 600 levels become one call Shopify would refuse."""
+
+    def stock_batches(self, levels: Sequence[StockLevel]) -> list[list[StockLevel]]:
+        return [list(levels)] if levels else []
+
+
+class ChunksAcrossParents(WooCommerceConnector):
+    """Respects the size but not the endpoints: a chunk mixes simple products and several
+    parents' variations, so one planned call is really several HTTP requests."""
+
+    def stock_batches(self, levels: Sequence[StockLevel]) -> list[list[StockLevel]]:
+        return group_stock_levels(levels, self.capabilities.stock_batch_size)
+
+
+class SortsLevelsByQuantity(ShopifyConnector):
+    """Groups right but reorders: a caller's order (and "the later level wins") is lost."""
+
+    def stock_batches(self, levels: Sequence[StockLevel]) -> list[list[StockLevel]]:
+        ordered = sorted(levels, key=lambda level: -level.quantity)
+        return group_stock_levels(ordered, self.capabilities.stock_batch_size)

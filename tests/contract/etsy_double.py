@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -87,6 +87,21 @@ class EtsyDouble:
 
     def fulfillment_writes(self) -> int:
         return len(self.sandbox.tracking_writes)
+
+    def stock_batch_sample(self) -> Sequence[str]:
+        """Interleaved: 30 listings of 10 SKUs, five listings addressed whole, and one listing
+        of 450 SKUs (two calls at 400 per call)."""
+        small = [f"{3_000_000 + n // 10}:SKU-{n % 10}" for n in range(300)]
+        large = [f"5000000:BIG-{n:03d}" for n in range(450)]
+        mixed = [item for pair in zip(small, large, strict=False) for item in pair]
+        for n in range(5):
+            mixed.insert(n * 97, str(4_000_000 + n))
+        return mixed + large[len(small) :]
+
+    def stock_batch_key(self, item_id: str) -> Hashable:
+        """updateListingInventory writes one listing's whole inventory
+        (https://developers.etsy.com/documentation/reference#operation/updateListingInventory)."""
+        return item_id.partition(":")[0]
 
     def throttled_fault(self) -> Fault:
         """Etsy's 429: bare, without rate headers or Retry-After

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -76,6 +76,15 @@ class ShopifyDouble:
 
     def fulfillment_writes(self) -> int:
         return len(self.sandbox.fulfillment_writes)
+
+    def stock_batch_sample(self) -> Sequence[str]:
+        """600 inventory items: two full calls of 250 and one of 100."""
+        return [f"gid://shopify/InventoryItem/{30_322_695_000 + n}" for n in range(600)]
+
+    def stock_batch_key(self, item_id: str) -> Hashable:
+        """inventorySetQuantities takes any inventory items of the location together
+        (https://shopify.dev/docs/api/admin-graphql/latest/mutations/inventorySetQuantities)."""
+        return "inventorySetQuantities"
 
     def throttled_fault(self) -> Fault:
         """Shopify's THROTTLED answer: HTTP 200, the reason in the body, the bucket beside it.

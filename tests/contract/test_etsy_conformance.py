@@ -28,7 +28,13 @@ from connectors.etsy.stock import stock_item_id
 from connectors.ratelimit import InProcessRateLimiter
 from connectors.sandbox_server import serve_in_thread
 from connectors.testing import ConnectorConformance, scan_all
-from tests.contract.etsy_double import EtsyDouble, connector_config, etsy_double, make_connector
+from tests.contract.etsy_double import (
+    KEYSTRING,
+    EtsyDouble,
+    connector_config,
+    etsy_double,
+    make_connector,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
@@ -148,6 +154,147 @@ class TestStockAgainstTheSandbox:
         )
         assert double.sandbox.calls_by_listing[listing_id] == 3  # write only
         assert double.stock_of(listing) == 6
+        connector.close()
+
+
+SIZES = ("XS", "S", "M", "L", "XL", "2XL", "3XL", "4XL", "5XL", "6XL")
+
+
+def ten_sku_listing(double: EtsyDouble, *, state: str = "active", quantity: int = 5) -> int:
+    """A tee in ten sizes whose quantity varies by size (``quantity_on_property``), as
+    getListingInventory documents it
+    (https://developers.etsy.com/documentation/reference#operation/getListingInventory)."""
+    products = [
+        {
+            "sku": f"TEE10-{size}",
+            "price": Decimal("21.00"),
+            "quantity": quantity,
+            "property_values": [
+                {
+                    "property_id": 100,
+                    "property_name": "Size",
+                    "scale_id": 17,
+                    "scale_name": "Letter",
+                    "value_ids": [2000 + index],
+                    "values": [size],
+                }
+            ],
+        }
+        for index, size in enumerate(SIZES)
+    ]
+    return double.sandbox.add_listing(
+        double.seeded.shop_id,
+        products,
+        title="Ten-size tee",
+        state=state,
+        quantity_on_property=[100],
+    )
+
+
+class TestManySkusOfOneListing:
+    """Every SKU of a listing travels in one set_stock_levels call: one getListingInventory,
+    one updateListingInventory
+    (https://developers.etsy.com/documentation/reference#operation/updateListingInventory) and
+    an updateListing only when the listing must be (de)activated
+    (https://developers.etsy.com/documentation/reference#operation/updateListing)."""
+
+    def test_ten_skus_with_zero_and_non_zero_are_one_read_and_one_write(
+        self, double: EtsyDouble
+    ) -> None:
+        connector = make_connector()
+        listing_id = ten_sku_listing(double)
+        shop = double.shop()
+        wanted = {
+            f"TEE10-{size}": (0 if index % 3 == 0 else index) for index, size in enumerate(SIZES)
+        }
+        levels = [StockLevel(stock_item_id(str(listing_id), s), q) for s, q in wanted.items()]
+        groups = connector.stock_batches(levels)
+        assert groups == [levels]
+        requests_before = double.sandbox.requests_by_app[KEYSTRING]
+        result = connector.set_stock_levels(shop, groups[0], idempotency_key="ten")
+        assert result.applied == tuple(level.item_id for level in levels)
+        assert double.sandbox.requests_by_app[KEYSTRING] - requests_before == 2
+        assert double.sandbox.calls_by_listing[listing_id] == 2  # read + write
+        assert len(double.sandbox.inventory_writes) == 1
+        assert double.sandbox.state_changes == []
+        written = double.sandbox.inventory_writes[0]["body"]["products"]
+        assert [p["sku"] for p in written] == list(wanted)
+        for sku, quantity in wanted.items():
+            offering = double.sandbox.offering(listing_id, sku)
+            assert (offering["quantity"], offering["is_enabled"]) == (quantity, quantity > 0)
+            assert offering["price"] == Decimal("21.00")
+        assert double.sandbox.listing_state(listing_id) == "active"
+        assert connector.read_stock_levels(shop, [level.item_id for level in levels]) == {
+            level.item_id: level.quantity for level in levels
+        }
+        connector.close()
+
+    def test_ten_skus_at_zero_are_one_read_one_deactivation_one_write(
+        self, double: EtsyDouble
+    ) -> None:
+        connector = make_connector()
+        listing_id = ten_sku_listing(double)
+        items = [stock_item_id(str(listing_id), f"TEE10-{size}") for size in SIZES]
+        connector.set_stock_levels(
+            double.shop(), [StockLevel(item, 0) for item in items], idempotency_key="zero"
+        )
+        assert double.sandbox.calls_by_listing[listing_id] == 3
+        assert len(double.sandbox.inventory_writes) == 1
+        assert [(b, a) for _, b, a in double.sandbox.state_changes] == [("active", "inactive")]
+        assert double.sandbox.offering(listing_id, "TEE10-XS")["quantity"] == 1  # parked
+        assert connector.read_stock_levels(double.shop(), items) == dict.fromkeys(items, 0)
+        connector.close()
+
+    def test_restocking_an_inactive_listing_is_one_read_one_write_one_activation(
+        self, double: EtsyDouble
+    ) -> None:
+        connector = make_connector()
+        listing_id = ten_sku_listing(double, state="inactive")
+        levels = [
+            StockLevel(stock_item_id(str(listing_id), f"TEE10-{size}"), index % 2 * 4)
+            for index, size in enumerate(SIZES)
+        ]
+        connector.set_stock_levels(double.shop(), levels, idempotency_key="restock")
+        assert double.sandbox.calls_by_listing[listing_id] == 3
+        assert [(b, a) for _, b, a in double.sandbox.state_changes] == [("inactive", "active")]
+        assert connector.read_stock_levels(double.shop(), [lv.item_id for lv in levels]) == {
+            level.item_id: level.quantity for level in levels
+        }
+        connector.close()
+
+    def test_a_shop_push_costs_at_most_two_calls_per_listing(self, double: EtsyDouble) -> None:
+        """Twelve ten-SKU listings, levels interleaved across them: twelve calls, 24 requests."""
+        connector = make_connector()
+        listing_ids = [ten_sku_listing(double) for _ in range(12)]
+        levels = [
+            StockLevel(stock_item_id(str(listing_id), f"TEE10-{size}"), (n + index) % 4)
+            for index, size in enumerate(SIZES)
+            for n, listing_id in enumerate(listing_ids)
+        ]
+        requests_before = double.sandbox.requests_by_app[KEYSTRING]
+        groups = connector.stock_batches(levels)
+        assert len(groups) == 12
+        for number, group in enumerate(groups):
+            connector.set_stock_levels(double.shop(), group, idempotency_key=f"shop-{number}")
+        assert double.sandbox.requests_by_app[KEYSTRING] - requests_before == 24
+        assert all(double.sandbox.calls_by_listing[i] == 2 for i in listing_ids)
+        for level in levels[:20]:
+            listing, _, sku = level.item_id.partition(":")
+            assert double.sandbox.stock(int(listing), sku) == level.quantity
+        connector.close()
+
+    def test_levels_of_two_listings_in_one_call_are_refused_before_any_request(
+        self, double: EtsyDouble
+    ) -> None:
+        connector = make_connector()
+        first, second = ten_sku_listing(double), ten_sku_listing(double)
+        levels = [
+            StockLevel(stock_item_id(str(first), "TEE10-S"), 1),
+            StockLevel(stock_item_id(str(second), "TEE10-S"), 1),
+        ]
+        with pytest.raises(ValueError, match="one listing per call"):
+            connector.set_stock_levels(double.shop(), levels, idempotency_key="two")
+        assert double.sandbox.requests_by_app[KEYSTRING] == 0
         connector.close()
 
 

@@ -203,7 +203,7 @@ def test_factory_builds_a_connector_with_etsy_capabilities() -> None:
         caps = connector.capabilities
         assert caps.marketplace == "etsy"
         assert caps.push_kinds == (PushKind.LISTING, PushKind.IMAGES)
-        assert caps.stock_batch_size == 1
+        assert caps.stock_batch_size == 400  # items of one listing per call
         assert caps.images.max_images == 10
         assert (caps.images.max_width, caps.images.max_height) == (3000, 3000)
         assert caps.images.formats == ("jpeg", "png", "gif")
@@ -734,6 +734,100 @@ def test_stock_items_that_cannot_be_pushed(
         connector.set_stock_levels(
             shop, [StockLevel(TEE, 1), StockLevel(POSTER, 1)], idempotency_key="k"
         )
+    with pytest.raises(ValueError, match="at most 400 items"):
+        connector.set_stock_levels(
+            shop,
+            [StockLevel(f"{TEE}:S{n}", 1) for n in range(401)],
+            idempotency_key="k",
+        )
+
+
+def test_several_skus_of_one_listing_are_one_read_and_one_write(
+    connector: EtsyConnector, shop: ShopContext, etsy: respx.MockRouter
+) -> None:
+    """getListingInventory once, then one updateListingInventory carrying every SKU
+    (https://developers.etsy.com/documentation/reference#operation/updateListingInventory):
+    S at 0 is disabled, M at 6 stays enabled, no updateListing while something sells."""
+    read = inventory_route(etsy, TEE, "listing_inventory_sizes")
+    write = put_route(etsy, TEE)
+    state = state_route(etsy, TEE)
+    levels = [StockLevel(f"{TEE}:TEE-BLK-S", 0), StockLevel(f"{TEE}:TEE-BLK-M", 6)]
+    result = connector.set_stock_levels(shop, levels, idempotency_key="k")
+    assert result.applied == (f"{TEE}:TEE-BLK-S", f"{TEE}:TEE-BLK-M")
+    assert (read.call_count, write.call_count, state.call_count) == (1, 1, 0)
+    products = sent_json(write.calls.last.request)["products"]
+    assert [
+        (p["sku"], p["offerings"][0]["quantity"], p["offerings"][0]["is_enabled"]) for p in products
+    ] == [
+        ("TEE-BLK-S", 0, False),
+        ("TEE-BLK-M", 6, True),
+    ]
+
+
+def test_every_sku_of_a_listing_at_zero_is_one_deactivation(
+    connector: EtsyConnector, shop: ShopContext, etsy: respx.MockRouter
+) -> None:
+    """All of a listing's SKUs at 0 in one push: updateListing state=inactive first
+    (https://developers.etsy.com/documentation/reference#operation/updateListing), then one
+    inventory write with the first offering parked at 1 (https://github.com/etsy/open-api/issues/560)."""
+    read = inventory_route(etsy, TEE, "listing_inventory_sizes")
+    order: list[str] = []
+    write = etsy.put(f"{BASE_URL}/v3/application/listings/{TEE}/inventory").mock(
+        side_effect=logged(order, "put", "listing_inventory_updated")
+    )
+    etsy.patch(f"{BASE_URL}/v3/application/shops/{SHOP_ID}/listings/{TEE}").mock(
+        side_effect=logged(order, "patch", "listing_updated_inactive")
+    )
+    levels = [StockLevel(f"{TEE}:TEE-BLK-S", 0), StockLevel(f"{TEE}:TEE-BLK-M", 0)]
+    connector.set_stock_levels(shop, levels, idempotency_key="k")
+    assert (read.call_count, order) == (1, ["patch", "put"])
+    offerings = [p["offerings"][0] for p in sent_json(write.calls.last.request)["products"]]
+    assert [(o["quantity"], o["is_enabled"]) for o in offerings] == [(1, True), (0, False)]
+
+
+def test_an_unknown_sku_refuses_the_whole_listing_push_before_writing(
+    connector: EtsyConnector, shop: ShopContext, etsy: respx.MockRouter
+) -> None:
+    """The write replaces the whole inventory, so a push naming a SKU the listing lacks is
+    refused as a whole (NotFound naming every unknown SKU) and nothing is written."""
+    inventory_route(etsy, TEE, "listing_inventory_sizes")
+    write = put_route(etsy, TEE)
+    levels = [
+        StockLevel(f"{TEE}:TEE-BLK-S", 2),
+        StockLevel(f"{TEE}:NOPE-1", 3),
+        StockLevel(f"{TEE}:NOPE-2", 3),
+    ]
+    with pytest.raises(NotFound, match=r"'NOPE-1'.*'NOPE-2'"):
+        connector.set_stock_levels(shop, levels, idempotency_key="k")
+    assert not write.called
+
+
+def test_stock_batches_group_by_listing(connector: EtsyConnector) -> None:
+    """One group per listing (whole-listing and SKU ids together), listings in order of first
+    appearance, at most 400 per group; a malformed id is isolated in a group of its own."""
+    levels = [
+        StockLevel(f"{TEE}:TEE-BLK-S", 1),
+        StockLevel(POSTER, 2),
+        StockLevel("gid://shopify/InventoryItem/1", 3),
+        StockLevel(f"{TEE}:TEE-BLK-M", 4),
+        *(StockLevel(f"1487362912:S{n}", n) for n in range(401)),
+        StockLevel(f"{POSTER}", 5),
+    ]
+    groups = connector.stock_batches(levels)
+    assert [len(group) for group in groups] == [2, 2, 1, 400, 1]
+    assert groups[0] == [levels[0], levels[3]]
+    assert groups[1] == [levels[1], levels[-1]]
+    assert groups[2] == [levels[2]]
+    assert connector.stock_batches(levels) == groups
+
+
+def test_a_thousand_listings_of_ten_skus_are_a_thousand_calls(connector: EtsyConnector) -> None:
+    """So at most 2,000 requests (read + write each), plus state changes where needed."""
+    levels = [StockLevel(f"{3_000_000 + n // 10}:SKU-{n % 10}", n % 3) for n in range(10_000)]
+    groups = connector.stock_batches(levels)
+    assert len(groups) == 1_000
+    assert all(len({level.item_id.partition(":")[0] for level in g}) == 1 for g in groups)
+    assert all(len(group) == 10 for group in groups)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1108,4 +1202,85 @@ def test_payload_documents_are_unchanged_by_mapping() -> None:
     before = copy.deepcopy(document)
     inventory = stock.ListingInventory(TEE, "active", document)
     stock.plan_stock(inventory, stock.parse_item_id(f"{TEE}:TEE-BLK-S"), 0)
+    stock.plan_stock_many(
+        inventory,
+        [
+            (stock.parse_item_id(f"{TEE}:TEE-BLK-S"), 0),
+            (stock.parse_item_id(f"{TEE}:TEE-BLK-M"), 0),
+        ],
+    )
     assert document == before
+
+
+# --------------------------------------------------------------------------------------------
+# plan_stock_many: pure, over the documented getListingInventory shape
+# (https://developers.etsy.com/documentation/reference#operation/getListingInventory)
+# --------------------------------------------------------------------------------------------
+
+
+def sizes_inventory(state: str = "active") -> stock.ListingInventory:
+    document = payload("listing_inventory_sizes")
+    document["listing"]["state"] = state
+    return stock.ListingInventory(TEE, state, document)
+
+
+def quantities(plan: stock.StockPlan) -> list[tuple[str, int, bool]]:
+    assert plan.inventory is not None
+    return [
+        (p["sku"], p["offerings"][0]["quantity"], p["offerings"][0]["is_enabled"])
+        for p in plan.inventory["products"]
+    ]
+
+
+def sku(name: str) -> stock.ItemRef:
+    return stock.ItemRef(TEE, name)
+
+
+def test_plan_many_sets_every_sku_in_one_body() -> None:
+    plan = stock.plan_stock_many(sizes_inventory(), [(sku("TEE-BLK-S"), 0), (sku("TEE-BLK-M"), 9)])
+    assert quantities(plan) == [("TEE-BLK-S", 0, False), ("TEE-BLK-M", 9, True)]
+    assert (plan.state, plan.state_first) == (None, False)
+
+
+def test_plan_many_the_later_level_of_a_sku_wins() -> None:
+    plan = stock.plan_stock_many(sizes_inventory(), [(sku("TEE-BLK-M"), 1), (sku("TEE-BLK-M"), 5)])
+    assert quantities(plan) == [("TEE-BLK-S", 4, True), ("TEE-BLK-M", 5, True)]
+
+
+def test_plan_many_all_zero_parks_the_first_offering_and_deactivates() -> None:
+    plan = stock.plan_stock_many(sizes_inventory(), [(sku("TEE-BLK-S"), 0), (sku("TEE-BLK-M"), 0)])
+    assert quantities(plan) == [("TEE-BLK-S", 1, True), ("TEE-BLK-M", 0, False)]
+    assert (plan.state, plan.state_first) == ("inactive", True)
+
+
+def test_plan_many_restocking_an_inactive_listing_reactivates_it_after_the_write() -> None:
+    plan = stock.plan_stock_many(
+        sizes_inventory("inactive"), [(sku("TEE-BLK-S"), 0), (sku("TEE-BLK-M"), 2)]
+    )
+    assert quantities(plan) == [("TEE-BLK-S", 0, False), ("TEE-BLK-M", 2, True)]
+    assert (plan.state, plan.state_first) == ("active", False)
+
+
+def test_plan_many_zeros_for_a_listing_that_cannot_sell_write_nothing() -> None:
+    plan = stock.plan_stock_many(
+        sizes_inventory("inactive"), [(sku("TEE-BLK-S"), 0), (sku("TEE-BLK-M"), 0)]
+    )
+    assert not plan.writes
+
+
+def test_plan_many_unchanged_quantities_write_nothing() -> None:
+    plan = stock.plan_stock_many(sizes_inventory(), [(sku("TEE-BLK-S"), 4), (sku("TEE-BLK-M"), 8)])
+    assert not plan.writes
+    assert not stock.plan_stock_many(sizes_inventory(), []).writes
+
+
+def test_plan_many_refuses_before_planning() -> None:
+    inventory = sizes_inventory()
+    with pytest.raises(ValueError, match="not of listing"):
+        stock.plan_stock_many(inventory, [(sku("TEE-BLK-S"), 1), (stock.ItemRef(POSTER), 1)])
+    with pytest.raises(ValueError, match="negative"):
+        stock.plan_stock_many(inventory, [(sku("TEE-BLK-S"), -1)])
+    with pytest.raises(stock.UnknownStockItem, match=r"'A'.*'B'"):
+        stock.plan_stock_many(inventory, [(sku("A"), 1), (sku("TEE-BLK-S"), 1), (sku("B"), 1)])
+    with pytest.raises(stock.AmbiguousStockItem, match="varies by property"):
+        stock.plan_stock_many(inventory, [(sku("TEE-BLK-S"), 1), (stock.ItemRef(TEE), 1)])

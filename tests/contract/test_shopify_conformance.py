@@ -9,8 +9,18 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.shopify.connector import ShopifyConnector
-from connectors.testing import ConnectorConformance, check_money_exact, check_pagination_complete
-from tests.contract.broken_connectors import DropsLastOrderOfEachPage, ParsesMoneyAsFloat
+from connectors.testing import (
+    ConnectorConformance,
+    check_money_exact,
+    check_pagination_complete,
+    check_stock_batches,
+)
+from tests.contract.broken_connectors import (
+    DropsLastOrderOfEachPage,
+    PacksEveryLevelIntoOneBatch,
+    ParsesMoneyAsFloat,
+    SortsLevelsByQuantity,
+)
 from tests.contract.shopify_double import (
     FAST_RESTORE,
     ShopifyDouble,
@@ -49,4 +59,16 @@ class TestTheSuiteCatchesBrokenConnectors:
         broken = make_connector(ParsesMoneyAsFloat)
         with pytest.raises(AssertionError):
             check_money_exact(broken, double)
+        broken.close()
+
+    def test_a_connector_ignoring_the_stock_batch_size_fails(self, double: ShopifyDouble) -> None:
+        broken = make_connector(PacksEveryLevelIntoOneBatch)
+        with pytest.raises(AssertionError, match="break the batch size 250"):
+            check_stock_batches(broken, double)
+        broken.close()
+
+    def test_a_connector_reordering_stock_levels_fails(self, double: ShopifyDouble) -> None:
+        broken = make_connector(SortsLevelsByQuantity)
+        with pytest.raises(AssertionError, match="input order lost"):
+            check_stock_batches(broken, double)
         broken.close()

@@ -32,11 +32,13 @@ from connectors.testing import (
     ConnectorConformance,
     check_fulfillment_written_once,
     check_pagination_complete,
+    check_stock_batches,
     check_stock_push_idempotent,
     scan_all,
 )
 from connectors.woocommerce.connector import StockPushFailed, WooCommerceConnector
 from connectors.woocommerce.webhooks import WebhookPing
+from tests.contract.broken_connectors import ChunksAcrossParents
 from tests.contract.woocommerce_double import (
     CONSUMER_SECRET,
     SharedServer,
@@ -303,6 +305,75 @@ class TestSandboxWebhooks:
         assert not double.sandbox.send_ping()
         assert double.sandbox.ping_status == 404
         assert double.sandbox.webhook_status == "disabled"
+
+
+class TestStockBatches:
+    """One group per batch endpoint: ``POST /products/batch`` for simple products and
+    ``POST /products/{id}/variations/batch`` per parent, at most 100 updates each
+    (https://woocommerce.github.io/woocommerce-rest-api-docs/#batch-update-products,
+    https://woocommerce.github.io/woocommerce-rest-api-docs/#batch-update-product-variations)."""
+
+    def test_a_hundred_variable_products_of_a_hundred_variations_are_a_hundred_calls(
+        self, connector: WooCommerceConnector
+    ) -> None:
+        levels = [
+            StockLevel(f"{product}:{product * 1_000 + variation}", variation % 5)
+            for variation in range(100)
+            for product in range(1, 101)  # interleaved: every parent in every stretch
+        ]
+        groups = connector.stock_batches(levels)
+        assert len(groups) == 100
+        for product, group in enumerate(groups, start=1):
+            assert {level.item_id.partition(":")[0] for level in group} == {str(product)}
+            assert len(group) == 100
+
+    def test_simple_products_share_calls_and_a_malformed_id_is_isolated(
+        self, connector: WooCommerceConnector
+    ) -> None:
+        levels = [StockLevel(str(100 + n), 1) for n in range(150)]
+        levels.insert(7, StockLevel("gid://shopify/InventoryItem/1", 1))
+        levels.insert(9, StockLevel("12:34", 2))
+        groups = connector.stock_batches(levels)
+        assert [len(group) for group in groups] == [100, 50, 1, 1]  # a key's chunks in a row
+        assert groups[2] == [StockLevel("gid://shopify/InventoryItem/1", 1)]
+        assert groups[3] == [StockLevel("12:34", 2)]
+
+    def test_each_group_is_one_request_against_the_sandbox(
+        self, connector: WooCommerceConnector, double: WooCommerceDouble
+    ) -> None:
+        tees = [
+            double.sandbox.add_product(
+                f"Tee {n}",
+                variations=[
+                    {"sku": f"T{n}-{size}", "price": Decimal("20"), "stock": 5}
+                    for size in ("S", "M", "L")
+                ],
+            )
+            for n in range(3)
+        ]
+        simple = [double.add_listing(f"MUG-{n}", Decimal("9.00"), 5) for n in range(2)]
+        items = [v["stock_item_id"] for tee in tees for v in tee["variations"]]
+        items += [listing.stock_item_id for listing in simple]
+        levels = [StockLevel(item, n % 4) for n, item in enumerate(sorted(items))]
+        groups = connector.stock_batches(levels)
+        assert len(groups) == 4
+        before = len(double.sandbox.request_log)
+        for number, group in enumerate(groups):
+            connector.set_stock_levels(double.shop(), group, idempotency_key=f"b{number}")
+        sent = double.sandbox.request_log[before:]
+        assert len(sent) == 4
+        assert all(method == "POST" and path.endswith("/batch") for method, path, _ in sent)
+        assert {level.item_id: double.sandbox.stock(level.item_id) for level in levels} == {
+            level.item_id: level.quantity for level in levels
+        }
+
+    def test_a_connector_mixing_endpoints_in_one_group_is_caught(
+        self, double: WooCommerceDouble
+    ) -> None:
+        broken = make_connector(ChunksAcrossParents)
+        with pytest.raises(AssertionError, match="cannot share a call"):
+            check_stock_batches(broken, double)
+        broken.close()
 
 
 class TestSandboxFaultsAndLimits:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -84,6 +84,25 @@ class WooCommerceDouble:
 
     def fulfillment_writes(self) -> int:
         return len(self.sandbox.tracking_writes)
+
+    def stock_batch_sample(self) -> Sequence[str]:
+        """Interleaved: 120 simple products, 150 variations of product 500, 100 of 600 and one
+        of 700 (2 + 2 + 1 + 1 calls at 100 per call)."""
+        simple = [str(1_000 + n) for n in range(120)]
+        variations = [
+            *(f"500:{5_000 + n}" for n in range(150)),
+            *(f"600:{6_000 + n}" for n in range(100)),
+            "700:7000",
+        ]
+        mixed = [item for pair in zip(simple, variations, strict=False) for item in pair]
+        return mixed + variations[len(simple) :]
+
+    def stock_batch_key(self, item_id: str) -> Hashable:
+        """POST /products/batch for products, POST /products/{id}/variations/batch per parent
+        (https://woocommerce.github.io/woocommerce-rest-api-docs/#batch-update-products,
+        #batch-update-product-variations)."""
+        product, _, variation = item_id.partition(":")
+        return ("variations", product) if variation else "products"
 
     def throttled_fault(self) -> Fault:
         """WooCommerce core has no limiter; a host or WAF in front of the site answers 429."""

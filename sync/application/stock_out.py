@@ -1,0 +1,265 @@
+"""Stock out: a due trigger becomes frozen batch operations; each batch is pushed exactly once
+in effect.
+
+``push_due`` (actor ``stock.push``) takes the (kind, shop) trigger and snapshots the bindings
+ahead of their pushed version into batches of the marketplace's size, each an operation keyed by
+the hash of (kind, shop, sorted (binding, version) pairs) whose payload (values and expected
+values) is frozen there and sent verbatim on every retry. Values equal to the last pushed one
+are recorded as pushed without a call.
+
+``push_batch`` (actor ``stock.push_batch``) sends one batch. A frozen batch is always sent;
+only a batch whose members were all pushed at a newer version is skipped (superseded). A stale
+compare-and-swap (Shopify) re-reads every item and re-sends the whole batch under a derived key
+with the levels read as expected values and min(ours, theirs) where Shopify moved, then pulls
+the shop's orders: the sale that moved it is about to be imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from connectors.contract import (
+    AuthError,
+    MarketplaceConnector,
+    PermanentError,
+    RateLimited,
+    StaleStock,
+    StockLevel,
+    TransientError,
+)
+from hub.domain.shops import Shop, ShopStatus
+from hub.infrastructure.outbound import (
+    STOCK_BATCH_ACTOR,
+    STOCK_QUEUE,
+    add_message,
+    request_operation,
+)
+from sync.application import operations_run as run
+from sync.application.orders_in import PULL_ACTOR, PULL_QUEUE, mark_shop
+from sync.domain.batches import batch_key, retry_key
+from sync.domain.policies import STOCK_BATCH, policy
+from sync.infrastructure import operations as ops
+from sync.infrastructure import pushes
+from sync.worker.runtime import SyncRuntime, shop_context
+
+log = logging.getLogger(__name__)
+BATCH_ACTOR = STOCK_BATCH_ACTOR
+
+
+def push_due(runtime: SyncRuntime, shop_id: int, kind: str) -> list[int]:
+    """Snapshot the due bindings into batch operations; returns the new operations' ids."""
+    container = runtime.container
+    shop = runtime.shop(shop_id)
+    if shop is None:
+        return []
+    connector = runtime.connector(shop.marketplace.value)
+    created: list[int] = []
+    with container.uow() as uow:
+        db = uow.connection
+        uow.lock(f"push:{kind}:{shop_id}")
+        pushes.take_trigger(db, kind, shop_id)
+        if shop.status is not ShopStatus.ACTIVE:
+            uow.commit()  # the bindings stay due; resuming the shop queues them again
+            return []
+        due = pushes.due_bindings(db, shop_id, kind)
+        if not due:
+            uow.commit()
+            return []
+        wanted = pushes.quantities(db, shop_id, shop.stock_buffer, shop.max_listed_quantity)
+        unchanged: list[pushes.Member] = []
+        unpushable: list[pushes.Member] = []
+        levels: list[StockLevel] = []
+        members: dict[str, pushes.Member] = {}
+        for binding in due:
+            quantity = wanted.get(binding.binding_id, 0)
+            member = pushes.Member(binding.binding_id, binding.desired_version, quantity)
+            item_id = connector.stock_item_id(
+                listing_id=binding.listing_id,
+                variant_id=binding.variant_id,
+                inventory_item_id=binding.inventory_item_id,
+                sku=binding.sku,
+            )
+            if item_id is None or item_id in members:
+                unpushable.append(member)
+                log.warning(
+                    "binding cannot be pushed: no marketplace item id, or one shared",
+                    extra={"binding_id": binding.binding_id, "shop_id": shop_id},
+                )
+            elif quantity == binding.last_pushed_quantity:
+                unchanged.append(member)
+            else:
+                members[item_id] = member
+                levels.append(StockLevel(item_id, quantity, binding.last_pushed_quantity))
+        debounce = container.settings.push_debounce_ms
+        pushes.record_pushed(db, kind, unchanged, debounce_ms=debounce)
+        pushes.record_pushed(db, kind, unpushable, debounce_ms=debounce, set_quantity=False)
+        for batch in connector.stock_batches(levels):
+            chosen = [members[level.item_id] for level in batch]
+            key = batch_key(kind, shop_id, [(m.binding_id, m.version) for m in chosen])
+            operation_id = request_operation(
+                db,
+                kind=STOCK_BATCH,
+                shop_id=shop_id,
+                key=key,
+                payload=_payload(kind, batch, chosen),
+                actor=BATCH_ACTOR,
+                queue=STOCK_QUEUE,
+            )
+            if operation_id is not None:
+                created.append(operation_id)
+        uow.commit()
+    if created:
+        runtime.publisher.publish()  # the batches' messages, written with them
+    return created
+
+
+def _payload(kind: str, levels: list[StockLevel], members: list[pushes.Member]) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "levels": [
+            {
+                "item_id": level.item_id,
+                "quantity": level.quantity,
+                "expected": level.expected_quantity,
+                "binding_id": member.binding_id,
+                "version": member.version,
+            }
+            for level, member in zip(levels, members, strict=True)
+        ],
+    }
+
+
+def _levels(payload: dict[str, Any]) -> list[StockLevel]:
+    return [
+        StockLevel(item["item_id"], int(item["quantity"]), item["expected"])
+        for item in payload["levels"]
+    ]
+
+
+def _members(payload: dict[str, Any]) -> list[pushes.Member]:
+    return [
+        pushes.Member(int(item["binding_id"]), int(item["version"]), int(item["quantity"]))
+        for item in payload["levels"]
+    ]
+
+
+def push_batch(runtime: SyncRuntime, operation_id: int) -> None:
+    container = runtime.container
+    rules = policy(STOCK_BATCH)
+    with container.engine.begin() as db:
+        operation = ops.claim(db, operation_id, lease_seconds=rules.lease_seconds)
+    if operation is None:
+        return
+    kind, members = operation.payload["kind"], _members(operation.payload)
+    with container.engine.connect() as db:
+        pushed = pushes.pushed_versions(db, kind, [m.binding_id for m in members])
+    if all(pushed.get(m.binding_id, m.version) >= m.version for m in members):
+        with container.engine.begin() as db:
+            ops.finish(db, operation.id, ops.SUPERSEDED, error="every member was pushed newer")
+        return
+    shop = runtime.shop(operation.shop_id or 0)
+    if shop is None:
+        run.fail(runtime, operation, f"shop {operation.shop_id} no longer exists")
+        return
+    if shop.status is not ShopStatus.ACTIVE:
+        seconds = container.settings.max_broker_delay_seconds
+        run.wait(
+            runtime, operation, seconds, BATCH_ACTOR, STOCK_QUEUE, error=f"shop is {shop.status}"
+        )
+        return
+    connector = runtime.connector(shop.marketplace.value)
+    levels = _levels(operation.payload)
+    started = time.monotonic()
+    try:
+        connector.set_stock_levels(shop_context(shop), levels, idempotency_key=operation.key)
+    except RateLimited as limited:  # a wait, not an attempt
+        run.wait(runtime, operation, limited.retry_after or 1.0, BATCH_ACTOR, STOCK_QUEUE)
+        return
+    except StaleStock as stale:
+        _resend_stale(runtime, connector, shop, operation, levels, _ms(started), stale.message)
+        return
+    except AuthError as error:
+        mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
+        run.refused(runtime, operation, error.message, _ms(started))
+        return
+    except PermanentError as error:
+        run.refused(runtime, operation, run.error_text(error), _ms(started))
+        return
+    except TransientError as error:
+        run.attempt_failed(
+            runtime,
+            operation,
+            rules,
+            error.message,
+            _ms(started),
+            BATCH_ACTOR,
+            STOCK_QUEUE,
+            retry_after=error.retry_after,
+        )
+        return
+    with container.engine.begin() as db:
+        ops.record_attempt(db, operation.id, ok=True, duration_ms=_ms(started))
+        ops.finish(db, operation.id, ops.SUCCEEDED, result={"applied": len(levels)})
+        pushes.record_pushed(db, kind, members, debounce_ms=container.settings.push_debounce_ms)
+
+
+def _resend_stale(
+    runtime: SyncRuntime,
+    connector: MarketplaceConnector,
+    shop: Shop,
+    operation: ops.Operation,
+    levels: list[StockLevel],
+    duration_ms: int,
+    message: str,
+) -> None:
+    """Nothing was applied: read every item, send the whole batch again under a derived key."""
+    with runtime.container.engine.begin() as db:
+        ops.record_attempt(db, operation.id, ok=False, duration_ms=duration_ms, error=message)
+    try:
+        theirs = connector.read_stock_levels(shop_context(shop), [lvl.item_id for lvl in levels])
+    except (RateLimited, TransientError) as error:
+        run.wait(
+            runtime, operation, error.retry_after or 5.0, BATCH_ACTOR, STOCK_QUEUE, error=message
+        )
+        return
+    fresh: list[StockLevel] = []
+    for level in levels:
+        current = theirs.get(level.item_id)
+        if current is None:
+            fresh.append(StockLevel(level.item_id, level.quantity, None))
+        elif current != level.expected_quantity:  # moved on the marketplace: never upward
+            fresh.append(StockLevel(level.item_id, min(level.quantity, current), current))
+        else:
+            fresh.append(StockLevel(level.item_id, level.quantity, current))
+    payload = dict(operation.payload)
+    payload["levels"] = [
+        {**item, "quantity": new.quantity, "expected": new.expected_quantity}
+        for item, new in zip(operation.payload["levels"], fresh, strict=True)
+    ]
+    expected = {
+        lvl.item_id: lvl.expected_quantity for lvl in fresh if lvl.expected_quantity is not None
+    }
+    with runtime.container.engine.begin() as db:
+        new_id = request_operation(
+            db,
+            kind=STOCK_BATCH,
+            shop_id=operation.shop_id,
+            key=retry_key(operation.key, expected),
+            payload=payload,
+            actor=BATCH_ACTOR,
+            queue=STOCK_QUEUE,
+        )
+        ops.finish(
+            db,
+            operation.id,
+            ops.SUPERSEDED,
+            error=f"compare-and-swap stale ({message}); re-sent as operation {new_id}",
+        )
+        add_message(db, PULL_ACTOR, PULL_QUEUE, {"shop_id": operation.shop_id})
+    runtime.publisher.publish()
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,142 @@
+"""Push bookkeeping on SQL: triggers taken, the bindings due for a kind, and what a finished
+batch changes on them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, delete, select, update
+
+from hub.domain.stock import available_quantity
+from hub.infrastructure.bindings import BINDINGS, STATES, VARIANTS, SqlBindingRepository
+from hub.infrastructure.outbound import TRIGGERS, trigger_pushes
+
+
+@dataclass(frozen=True)
+class DueBinding:
+    binding_id: int
+    listing_id: str | None
+    variant_id: str | None
+    inventory_item_id: str | None
+    sku: str
+    last_pushed_quantity: int | None
+    desired_version: int
+
+
+@dataclass(frozen=True)
+class Member:
+    """One binding in a batch: the version and value it carries."""
+
+    binding_id: int
+    version: int
+    quantity: int
+
+
+def take_trigger(db: Connection, kind: str, shop_id: int) -> None:
+    """From here on a new change queues a new push; this one covers everything before."""
+    db.execute(delete(TRIGGERS).where(TRIGGERS.c.kind == kind, TRIGGERS.c.shop_id == shop_id))
+
+
+def due_bindings(db: Connection, shop_id: int, kind: str) -> list[DueBinding]:
+    query = (
+        select(
+            BINDINGS.c.id,
+            BINDINGS.c.external_listing_id,
+            BINDINGS.c.external_variant_id,
+            BINDINGS.c.external_inventory_item_id,
+            VARIANTS.c.sku,
+            BINDINGS.c.last_pushed_quantity,
+            STATES.c.desired_version,
+        )
+        .join(STATES, STATES.c.binding_id == BINDINGS.c.id)
+        .join(VARIANTS, VARIANTS.c.id == BINDINGS.c.variant_id)
+        .where(
+            BINDINGS.c.shop_id == shop_id,
+            STATES.c.kind == kind,
+            STATES.c.desired_version > STATES.c.pushed_version,
+        )
+        .order_by(BINDINGS.c.id)
+    )
+    return [DueBinding(*row) for row in db.execute(query)]
+
+
+def quantities(db: Connection, shop_id: int, buffer: int, maximum: int) -> dict[int, int]:
+    """What the shop should show per binding, from the blanks' current levels."""
+    levels = SqlBindingRepository(db).stock_levels(shop_id)
+    bound = db.execute(select(BINDINGS.c.id).where(BINDINGS.c.shop_id == shop_id)).scalars()
+    return {
+        binding_id: available_quantity(levels.get(binding_id, []), buffer=buffer, maximum=maximum)
+        for binding_id in bound
+    }
+
+
+def record_pushed(
+    db: Connection,
+    kind: str,
+    members: Sequence[Member],
+    *,
+    debounce_ms: int,
+    set_quantity: bool = True,
+) -> list[int]:
+    """Advance each member's pushed version to the one it carried and remember its value.
+
+    A member whose pushed version is already past the one it carried was overtaken: a newer
+    value went out (or was skipped as equal) before this batch landed, so the marketplace now
+    shows an older value. Those bindings get their desired version bumped again and are
+    returned, so the caller queues one more push of the current value.
+    """
+    if not members:
+        return []
+    ids = sorted({member.binding_id for member in members})
+    current = dict(
+        db.execute(
+            select(STATES.c.binding_id, STATES.c.pushed_version).where(
+                STATES.c.kind == kind, STATES.c.binding_id.in_(ids)
+            )
+        ).all()
+    )
+    winners = [m for m in members if m.binding_id in current and current[m.binding_id] < m.version]
+    overtaken = [
+        m.binding_id
+        for m in members
+        if m.binding_id in current and current[m.binding_id] > m.version
+    ]
+    if winners:
+        db.execute(
+            update(STATES)
+            .where(STATES.c.kind == kind, STATES.c.binding_id == bindparam("b_id"))
+            .values(pushed_version=bindparam("b_version")),
+            [{"b_id": m.binding_id, "b_version": m.version} for m in winners],
+        )
+        if set_quantity:
+            db.execute(
+                update(BINDINGS)
+                .where(BINDINGS.c.id == bindparam("b_id"))
+                .values(last_pushed_quantity=bindparam("b_quantity")),
+                [{"b_id": m.binding_id, "b_quantity": m.quantity} for m in winners],
+            )
+    if overtaken:
+        db.execute(
+            update(STATES)
+            .where(STATES.c.kind == kind, STATES.c.binding_id.in_(overtaken))
+            .values(desired_version=STATES.c.desired_version + 1)
+        )
+        pairs = (
+            select(STATES.c.kind, BINDINGS.c.shop_id)
+            .join(BINDINGS, BINDINGS.c.id == STATES.c.binding_id)
+            .where(STATES.c.kind == kind, STATES.c.binding_id.in_(overtaken))
+        )
+        trigger_pushes(db, pairs, debounce_ms=debounce_ms)
+    return overtaken
+
+
+def pushed_versions(db: Connection, kind: str, binding_ids: Iterable[int]) -> dict[int, int]:
+    ids = sorted(set(binding_ids))
+    return dict(
+        db.execute(
+            select(STATES.c.binding_id, STATES.c.pushed_version).where(
+                STATES.c.kind == kind, STATES.c.binding_id.in_(ids)
+            )
+        ).all()
+    )

@@ -1,0 +1,109 @@
+"""Push triggers: the transaction that changes what a shop should show queues one push per
+(kind, shop), debounced, however many changes follow before the push takes it; a batch that
+lands after a newer value went out queues one more push instead of leaving the old value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from hub.application import stock
+from hub.bootstrap import Container, bootstrap
+from hub.infrastructure.bindings import STATES
+from hub.infrastructure.outbound import OUTBOX, TRIGGERS
+from sync.infrastructure import pushes
+from tests.conftest import Backend
+from tests.factories import ADMIN, World
+
+
+@pytest.fixture
+def world(backend: Backend) -> Iterator[World]:
+    settings = backend.settings.model_copy(update={"push_debounce_ms": 250})
+    container = bootstrap(settings)
+    yield World(container)
+    container.close()
+
+
+def triggers(container: Container) -> list[tuple[str, int]]:
+    with container.engine.connect() as db:
+        return [tuple(row) for row in db.execute(select(TRIGGERS.c.kind, TRIGGERS.c.shop_id))]
+
+
+def push_messages(container: Container) -> list[tuple[dict[str, object], int]]:
+    with container.engine.connect() as db:
+        rows = db.execute(
+            select(OUTBOX.c.payload, OUTBOX.c.delay_ms)
+            .where(OUTBOX.c.actor == "stock.push")
+            .order_by(OUTBOX.c.id)
+        )
+        return [(dict(payload), delay) for payload, delay in rows]
+
+
+def set_on_hand(world: World, on_hand: int) -> None:
+    with world.container.uow() as uow:
+        stock.set_on_hand(uow, ADMIN, world.tee_id, on_hand=on_hand)
+        uow.commit()
+
+
+def test_a_burst_of_changes_queues_one_debounced_push(world: World) -> None:
+    expected = {"shop_id": world.shop_id, "kind": "stock"}
+    assert triggers(world.container) == [("stock", world.shop_id)]  # binding it queued one
+    assert push_messages(world.container) == [(expected, 250)]
+    for on_hand in (9, 8, 7):
+        set_on_hand(world, on_hand)
+    assert triggers(world.container) == [("stock", world.shop_id)]
+    assert push_messages(world.container) == [(expected, 250)]
+
+
+def test_once_a_push_takes_its_trigger_the_next_change_queues_another(world: World) -> None:
+    with world.container.engine.begin() as db:
+        pushes.take_trigger(db, "stock", world.shop_id)
+    assert triggers(world.container) == []
+    set_on_hand(world, 4)
+    assert triggers(world.container) == [("stock", world.shop_id)]
+    assert len(push_messages(world.container)) == 2
+
+
+def test_a_change_that_reaches_no_binding_queues_nothing(world: World) -> None:
+    with world.container.engine.begin() as db:
+        pushes.take_trigger(db, "stock", world.shop_id)
+    with world.container.uow() as uow:
+        blank = stock.create_blank(uow, ADMIN, code="MUG", name="Mug", on_hand=3)
+        uow.commit()
+    with world.container.uow() as uow:
+        stock.set_on_hand(uow, ADMIN, blank.id or 0, on_hand=5)
+        uow.commit()
+    assert triggers(world.container) == []
+
+
+def test_a_batch_overtaken_by_a_newer_push_queues_the_current_value_again(world: World) -> None:
+    binding_id = world.binding_id()
+    with world.container.engine.begin() as db:
+        pushes.take_trigger(db, "stock", world.shop_id)
+        db.execute(
+            STATES.update()
+            .where(STATES.c.kind == "stock")
+            .values(desired_version=5, pushed_version=5)
+        )
+        overtaken = pushes.record_pushed(
+            db, "stock", [pushes.Member(binding_id, 3, 7)], debounce_ms=10
+        )
+        desired = db.execute(
+            select(STATES.c.desired_version).where(STATES.c.kind == "stock")
+        ).scalar_one()
+    assert overtaken == [binding_id]
+    assert desired == 6
+    assert triggers(world.container) == [("stock", world.shop_id)]
+    with world.container.engine.begin() as db:  # the same batch recorded twice: no effect
+        assert (
+            pushes.record_pushed(db, "stock", [pushes.Member(binding_id, 6, 7)], debounce_ms=10)
+            == []
+        )
+        assert (
+            pushes.record_pushed(db, "stock", [pushes.Member(binding_id, 6, 7)], debounce_ms=10)
+            == []
+        )
+        count = db.execute(select(func.count()).select_from(TRIGGERS)).scalar_one()
+    assert count == 1
