@@ -69,6 +69,10 @@ def set_shop_state(uow: UnitOfWork, shop_id: int, principal: Principal, *, pause
     else:
         shop.resume()
     uow.shops.save(shop)
+    if not paused:
+        # Pushes skipped while paused left the bindings due but their trigger taken: queue
+        # them again (values the shop already shows are recorded without a call).
+        uow.bindings.bump(QUANTITY_KINDS, shop_id=shop_id)
     return shop
 
 

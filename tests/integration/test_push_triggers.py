@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from hub.application import stock
+from hub.application import shops, stock
 from hub.bootstrap import Container, bootstrap
 from hub.infrastructure.bindings import STATES
 from hub.infrastructure.outbound import OUTBOX, TRIGGERS
@@ -107,3 +107,13 @@ def test_a_batch_overtaken_by_a_newer_push_queues_the_current_value_again(world:
         )
         count = db.execute(select(func.count()).select_from(TRIGGERS)).scalar_one()
     assert count == 1
+
+
+def test_resuming_a_paused_shop_queues_its_pushes_again(world: World) -> None:
+    with world.container.engine.begin() as db:
+        pushes.take_trigger(db, "stock", world.shop_id)  # a push taken while the shop was paused
+    for paused in (True, False):
+        with world.container.uow() as uow:
+            shops.set_shop_state(uow, world.shop_id, world.principal, paused=paused)
+            uow.commit()
+    assert triggers(world.container) == [("stock", world.shop_id)]
