@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/shopify_pull.py
 	$(BIN)/python bench/etsy_stock.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/stock_fanout.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .
