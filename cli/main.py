@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from cli import demo as demo_module
@@ -14,10 +16,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 sellers_app = typer.Typer(help="Sellers and their API keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="Credential encryption keys.", no_args_is_help=True)
 connectors_app = typer.Typer(help="Marketplace connectors (plugins).", no_args_is_help=True)
+images_app = typer.Typer(help="Product images.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sellers_app, name="sellers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(images_app, name="images")
 
 
 @app.command()
@@ -55,12 +59,25 @@ def _wait_for_signal() -> None:
 @app.command()
 def worker(
     threads: int | None = typer.Option(None, help="Actor threads (default HUB_WORKER_THREADS)."),
+    queues: list[str] | None = typer.Option(
+        None, "--queue", help="Consume only this queue (repeatable), e.g. --queue images."
+    ),
+    skipped: list[str] | None = typer.Option(
+        None, "--skip-queue", help="Consume every queue but this one (repeatable)."
+    ),
 ) -> None:
     """Consume the broker's queues (one process; run more processes to scale out)."""
+    from sync.worker.broker import QUEUES
     from sync.worker.engine import SyncEngine
 
+    unknown = sorted((set(queues or ()) | set(skipped or ())) - set(QUEUES))
+    if unknown:
+        typer.echo(f"unknown queue {', '.join(unknown)}; queues are {', '.join(QUEUES)}", err=True)
+        raise typer.Exit(2)
+    if skipped:
+        queues = [queue for queue in (queues or QUEUES) if queue not in skipped]
     engine = SyncEngine()
-    engine.start_worker(threads)
+    engine.start_worker(threads, queues)
     typer.echo(f"worker running with {threads or engine.settings.worker_threads} threads")
     try:
         _wait_for_signal()
@@ -154,6 +171,53 @@ def sellers_add(name: str) -> None:
         container.close()
     typer.echo(f"seller {seller.id} {seller.name!r}")
     typer.echo(f"api key: {issued.key}")
+
+
+@images_app.command("add")
+def images_add(
+    product_id: int,
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    role: str = typer.Option("mockup", help="mockup (pushed to marketplaces) or print (never)."),
+    rank: int = typer.Option(0, min=0, help="Order among the product's mockups (0 first)."),
+    variant: int | None = typer.Option(None, help="Only for this variant of the product."),
+) -> None:
+    """Store an image for a product and queue its renditions (rendered by a worker)."""
+    from hub.bootstrap import bootstrap
+    from hub.domain.errors import DomainError
+    from hub.domain.sellers import Principal
+    from sync.application.image_uploads import accept_image, spool
+    from sync.infrastructure.storage import build_object_store
+
+    container = bootstrap()
+    try:
+        size = path.stat().st_size
+        if size > container.settings.max_upload_bytes:
+            typer.echo(
+                f"{path} is {size} bytes, over HUB_MAX_UPLOAD_BYTES "
+                f"({container.settings.max_upload_bytes})",
+                err=True,
+            )
+            raise typer.Exit(1)
+        with path.open("rb") as handle:
+            image = accept_image(
+                container,
+                build_object_store(container.settings),
+                spool(handle),
+                product_id=product_id,
+                variant_id=variant,
+                role=role,
+                rank=rank,
+                principal=Principal(seller_id=None, is_admin=True),
+            )
+    except DomainError as error:
+        typer.echo(f"image not added to product {product_id}: {error.message}", err=True)
+        raise typer.Exit(1) from error
+    finally:
+        container.close()
+    typer.echo(
+        f"image {image.id} of product {product_id}: {image.role} rank {image.rank}, "
+        f"{image.width}x{image.height}, sha256 {image.source_sha256[:12]}; rendering queued"
+    )
 
 
 @keys_app.command("generate")

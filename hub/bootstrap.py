@@ -6,6 +6,8 @@ Nothing here runs at import time.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from dataclasses import dataclass, field
 
@@ -66,6 +68,20 @@ def build_cipher(settings: Settings) -> CredentialCipher:
             "(generate one with `hub keys generate`)"
         )
     return FernetCredentialCipher([embedded_key(settings.data_dir)])
+
+
+def media_url_secret(settings: Settings) -> bytes:
+    """The signed image URLs' key: configured, or derived from the credential keys so every
+    process of a deployment agrees without one more secret to manage. Derived from the oldest
+    key: rotating in a new credential key (put first) keeps handed-out URLs valid; set
+    HUB_MEDIA_URL_SECRET to decouple the two entirely."""
+    if settings.media_url_secret is not None:
+        return settings.media_url_secret.get_secret_value().encode()
+    if settings.secret_keys is not None and settings.secret_keys.get_secret_value().strip():
+        root = parse_keys(settings.secret_keys.get_secret_value())[-1]
+    else:
+        root = embedded_key(settings.data_dir)
+    return hmac.new(root, b"hub media url signing", hashlib.sha256).digest()
 
 
 def build_cache(settings: Settings) -> ReadCache:

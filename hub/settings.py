@@ -7,6 +7,7 @@ machine runs the hub with no configuration at all; production sets the service U
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +93,48 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `hub serve` binds.")
     port: int = Field(8000, description="Port `hub serve` binds.")
     public_base_url: str = Field("http://127.0.0.1:8000", description="URL marketplaces reach.")
+    storage_backend: Literal["local", "s3"] = Field(
+        "local", description="Where images live: a local folder (embedded) or S3 (or MinIO)."
+    )
+    storage_dir: Path | None = Field(
+        None, description="Local object folder; unset = data_dir/objects."
+    )
+    s3_bucket: str | None = Field(None, description="S3 bucket of the images.")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint the hub talks to (MinIO: http://minio:9000)."
+    )
+    s3_public_endpoint_url: str | None = Field(
+        None,
+        description="S3 endpoint put in presigned URLs, when it differs from the internal one.",
+    )
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_access_key_id: str | None = Field(None, description="S3 access key id.")
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
+    s3_create_bucket: bool = Field(
+        False,
+        description="Create HUB_S3_BUCKET at start when it is missing (MinIO in compose starts "
+        "empty).",
+    )
+    media_url_secret: SecretStr | None = Field(
+        None,
+        description="HMAC key of the signed image URLs marketplaces fetch; unset = derived from "
+        "the credential key.",
+    )
+    media_url_ttl_seconds: int = Field(
+        7 * 24 * 3600,
+        ge=24 * 3600,
+        description="Validity of a signed image URL (Shopify may fetch a day after the push).",
+    )
+    max_image_pixels: int = Field(
+        150_000_000, gt=0, description="Largest image accepted, in pixels (12,000 x 12,000 passes)."
+    )
+    image_render_concurrency: int = Field(
+        1, ge=1, description="Renders at once per process (a 12,000 px RGBA decode is ~576 MB)."
+    )
+    image_specs: str | None = Field(
+        None,
+        description='JSON merged over the rendition table, e.g. {"etsy": {"long_side": 1800}}.',
+    )
     max_body_bytes: int = Field(5 * MIB, description="Largest JSON or webhook body accepted.")
     max_upload_bytes: int = Field(200 * MIB, description="Largest image upload accepted.")
     api_key_cache_seconds: float = Field(30.0, description="How long a checked API key is trusted.")
@@ -148,6 +191,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+pysqlite:///{(self.data_dir / 'hub.db').resolve()}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "objects"
 
     @property
     def is_sqlite(self) -> bool:

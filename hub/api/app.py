@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,9 @@ from hub.api import (
     catalog,
     events,
     health,
+    images,
     jobs,
+    media,
     orders,
     sellers,
     shops,
@@ -23,13 +26,15 @@ from hub.api import (
 from hub.api.auth import Authenticator
 from hub.api.errors import install_error_handlers
 from hub.api.limits import BodySizeLimit
-from hub.bootstrap import Container, bootstrap
+from hub.bootstrap import Container, bootstrap, media_url_secret
 from hub.infrastructure.logs import configure_logging
 from hub.infrastructure.migrations import upgrade
 from hub.settings import Settings
+from imaging import render as renderer
 from sync.infrastructure.events_async import AsyncEventStore
+from sync.infrastructure.storage import build_object_store
 
-UPLOAD_PREFIXES = ("/uploads",)
+UPLOAD_PATHS = (re.compile(r"^/products/\d+/images$"),)
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -49,6 +54,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.state.authenticator = Authenticator(built)
         app.state.webhook_connectors = webhooks.WebhookConnectors(built)
         app.state.event_store = None
+        app.state.object_store = build_object_store(built.settings)
+        app.state.media_url_secret = media_url_secret(built.settings)
+        renderer.configure(built.settings.max_image_pixels, built.settings.image_render_concurrency)
         if not built.settings.is_sqlite:
             app.state.event_store = AsyncEventStore(
                 built.settings.resolved_database_url,
@@ -81,6 +89,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         sellers,
         shops,
         catalog,
+        images,
+        media,
         stock,
         jobs,
         bindings,
@@ -93,6 +103,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.max_upload_bytes,
-        upload_prefixes=UPLOAD_PREFIXES,
+        upload_paths=UPLOAD_PATHS,
     )
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,12 +24,12 @@ class BodySizeLimit:
         *,
         max_bytes: int,
         upload_max_bytes: int,
-        upload_prefixes: tuple[str, ...] = (),
+        upload_paths: tuple[re.Pattern[str], ...] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.upload_max_bytes = upload_max_bytes
-        self.upload_prefixes = upload_prefixes
+        self.upload_paths = upload_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD"):
@@ -36,7 +38,7 @@ class BodySizeLimit:
         path: str = scope.get("path", "")
         limit = (
             self.upload_max_bytes
-            if any(path.startswith(p) for p in self.upload_prefixes)
+            if any(pattern.match(path) for pattern in self.upload_paths)
             else self.max_bytes
         )
         for name, value in scope.get("headers", []):

@@ -32,10 +32,16 @@ FULFILLMENT_PUSH_ACTOR, FULFILLMENT_QUEUE = "fulfillment.push", "fulfillment"
 FULFILLMENT_PUSH_KIND = "fulfillment.push"
 STOCK_BATCH_ACTOR = "stock.push_batch"
 CATALOG_PULL_ACTOR, CATALOG_QUEUE = "catalog.pull", "catalog"
-# The push kinds an actor exists for; the others (price, images) get theirs in later work.
+IMAGES_QUEUE = "images"
+IMAGES_RENDER_ACTOR = IMAGES_RENDER_KIND = "images.render"
+IMAGES_PUSH_ACTOR = "images.push"  # (shop, kind): snapshot the due listings into operations
+IMAGES_LISTING_ACTOR = "images.push_listing"  # one listing's images, one operation
+IMAGES_LISTING_KIND = "images.listing"
+# The push kinds an actor exists for; price gets its own with pricing.
 PUSH_ACTORS: dict[PushKind, tuple[str, str]] = {
     PushKind.STOCK: (STOCK_PUSH_ACTOR, STOCK_QUEUE),
     PushKind.LISTING: (STOCK_PUSH_ACTOR, STOCK_QUEUE),
+    PushKind.IMAGES: (IMAGES_PUSH_ACTOR, IMAGES_QUEUE),
 }
 QUEUED = "queued"
 

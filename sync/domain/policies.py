@@ -11,6 +11,8 @@ from dataclasses import dataclass
 STOCK_BATCH = "stock.batch"
 FULFILLMENT_PUSH = "fulfillment.push"
 CATALOG_PULL = "catalog.pull"
+IMAGES_RENDER = "images.render"
+IMAGES_LISTING = "images.listing"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,14 @@ POLICIES: dict[str, Policy] = {
     # A catalog scan reads many pages; it is cheap to run again later.
     CATALOG_PULL: Policy(
         max_attempts=4, first_backoff_seconds=10, max_backoff_seconds=1800, lease_seconds=900
+    ),
+    # A render is local CPU work: a failure is nearly always the file itself (reported at once).
+    IMAGES_RENDER: Policy(
+        max_attempts=3, first_backoff_seconds=10, max_backoff_seconds=600, lease_seconds=600
+    ),
+    # Replacing a listing's images: the marketplace fetches our signed URLs afterwards.
+    IMAGES_LISTING: Policy(
+        max_attempts=6, first_backoff_seconds=5, max_backoff_seconds=1800, lease_seconds=300
     ),
 }
 

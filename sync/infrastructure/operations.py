@@ -17,6 +17,9 @@ from hub.infrastructure.outbound import (
     CATALOG_QUEUE,
     FULFILLMENT_PUSH_ACTOR,
     FULFILLMENT_QUEUE,
+    IMAGES_LISTING_ACTOR,
+    IMAGES_QUEUE,
+    IMAGES_RENDER_ACTOR,
     OPERATIONS,
     STOCK_BATCH_ACTOR,
     STOCK_QUEUE,
@@ -24,7 +27,13 @@ from hub.infrastructure.outbound import (
     request_operation,
 )
 from hub.infrastructure.tables import table_of
-from sync.domain.policies import CATALOG_PULL, FULFILLMENT_PUSH, STOCK_BATCH
+from sync.domain.policies import (
+    CATALOG_PULL,
+    FULFILLMENT_PUSH,
+    IMAGES_LISTING,
+    IMAGES_RENDER,
+    STOCK_BATCH,
+)
 from sync.infrastructure.tables import SyncAttemptRow
 
 ATTEMPTS = table_of(SyncAttemptRow)
@@ -44,6 +53,8 @@ OPERATION_ACTORS: dict[str, tuple[str, str]] = {
     STOCK_BATCH: (STOCK_BATCH_ACTOR, STOCK_QUEUE),
     FULFILLMENT_PUSH: (FULFILLMENT_PUSH_ACTOR, FULFILLMENT_QUEUE),
     CATALOG_PULL: (CATALOG_PULL_ACTOR, CATALOG_QUEUE),
+    IMAGES_RENDER: (IMAGES_RENDER_ACTOR, IMAGES_QUEUE),
+    IMAGES_LISTING: (IMAGES_LISTING_ACTOR, IMAGES_QUEUE),
 }
 
 

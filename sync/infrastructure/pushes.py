@@ -78,6 +78,7 @@ def record_pushed(
     *,
     debounce_ms: int,
     set_quantity: bool = True,
+    image_keys: list[str] | None = None,
 ) -> list[int]:
     """Advance each member's pushed version to the one it carried and remember its value.
 
@@ -109,7 +110,13 @@ def record_pushed(
             .values(pushed_version=bindparam("b_version")),
             [{"b_id": m.binding_id, "b_version": m.version} for m in winners],
         )
-        if set_quantity:
+        if image_keys is not None:
+            db.execute(
+                update(BINDINGS)
+                .where(BINDINGS.c.id.in_([m.binding_id for m in winners]))
+                .values(last_pushed_image_keys=image_keys)
+            )
+        elif set_quantity:
             db.execute(
                 update(BINDINGS)
                 .where(BINDINGS.c.id == bindparam("b_id"))
@@ -139,4 +146,48 @@ def pushed_versions(db: Connection, kind: str, binding_ids: Iterable[int]) -> di
                 STATES.c.kind == kind, STATES.c.binding_id.in_(ids)
             )
         ).all()
+    )
+
+
+@dataclass(frozen=True)
+class DueImageBinding:
+    binding_id: int
+    variant_id: int
+    product_id: int
+    listing_id: str | None
+    last_pushed_image_keys: list[str] | None
+    desired_version: int
+
+
+def due_image_bindings(db: Connection, shop_id: int, kind: str) -> list[DueImageBinding]:
+    query = (
+        select(
+            BINDINGS.c.id,
+            BINDINGS.c.variant_id,
+            VARIANTS.c.product_id,
+            BINDINGS.c.external_listing_id,
+            BINDINGS.c.last_pushed_image_keys,
+            STATES.c.desired_version,
+        )
+        .join(STATES, STATES.c.binding_id == BINDINGS.c.id)
+        .join(VARIANTS, VARIANTS.c.id == BINDINGS.c.variant_id)
+        .where(
+            BINDINGS.c.shop_id == shop_id,
+            STATES.c.kind == kind,
+            STATES.c.desired_version > STATES.c.pushed_version,
+        )
+        .order_by(BINDINGS.c.id)
+    )
+    return [
+        DueImageBinding(row[0], row[1], row[2], row[3], list(row[4]) if row[4] else None, row[5])
+        for row in db.execute(query)
+    ]
+
+
+def variants_of_products(db: Connection, product_ids: Iterable[int]) -> list[int]:
+    wanted = sorted(set(product_ids))
+    if not wanted:
+        return []
+    return list(
+        db.execute(select(VARIANTS.c.id).where(VARIANTS.c.product_id.in_(wanted))).scalars()
     )

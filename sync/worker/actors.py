@@ -10,12 +10,20 @@ import dramatiq
 from dramatiq.broker import Broker
 
 from hub.settings import Settings
-from sync.application import catalog_jobs, fulfillment_out, operations_run, orders_in, stock_out
+from sync.application import (
+    catalog_jobs,
+    fulfillment_out,
+    images_out,
+    operations_run,
+    orders_in,
+    stock_out,
+)
 from sync.worker.broker import queue_name
 from sync.worker.runtime import SyncRuntime
 
 SECOND_MS = 1000
 MINUTE_MS = 60 * SECOND_MS
+DAY_MS = 24 * 60 * MINUTE_MS
 
 
 def declare_actors(
@@ -62,6 +70,15 @@ def declare_actors(
     def catalog_pull(operation_id: int) -> None:
         catalog_jobs.run_catalog_pull(runtime(), operation_id)
 
+    def images_render(operation_id: int) -> None:
+        images_out.render(runtime(), operation_id)
+
+    def images_push(shop_id: int, kind: str) -> None:
+        images_out.push_due(runtime(), shop_id, kind)
+
+    def images_push_listing(operation_id: int) -> None:
+        images_out.push_listing(runtime(), operation_id)
+
     def operation_failed(operation_id: int) -> None:
         operations_run.announce_failure(runtime(), operation_id)
 
@@ -88,6 +105,11 @@ def declare_actors(
             7 * 24 * 60 * MINUTE_MS,
         ),
         (catalog_pull, catalog_jobs.CATALOG_ACTOR, "catalog", 15 * MINUTE_MS, 24 * 60 * MINUTE_MS),
+        # Images on a queue of their own: image workers (`hub worker --queue images`) scale
+        # apart, and a slow 12,000 px render never delays an order.
+        (images_render, "images.render", "images", 10 * MINUTE_MS, 24 * 60 * MINUTE_MS),
+        (images_push, "images.push", "images", 5 * MINUTE_MS, 24 * 60 * MINUTE_MS),
+        (images_push_listing, "images.push_listing", "images", 5 * MINUTE_MS, DAY_MS),
         (
             operation_failed,
             operations_run.FAILED_ACTOR,

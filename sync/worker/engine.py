@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import dramatiq
@@ -10,7 +11,7 @@ from hub.bootstrap import Container, bootstrap
 from hub.settings import Settings
 from sync.infrastructure.outbox import Relay, listener
 from sync.worker.actors import declare_actors
-from sync.worker.broker import build_broker, sender
+from sync.worker.broker import build_broker, queue_name, sender
 from sync.worker.runtime import SyncRuntime, build_limiter
 from sync.worker.scheduler import (
     Scheduler,
@@ -33,11 +34,14 @@ class SyncEngine:
         self.relay: Relay | None = None
         self.scheduler: Scheduler | None = None
 
-    def start_worker(self, threads: int | None = None) -> None:
+    def start_worker(self, threads: int | None = None, queues: Sequence[str] | None = None) -> None:
+        """Consume every queue, or only ``queues`` (names without the prefix), e.g. a pool of
+        image workers apart from the rest."""
         self.worker = dramatiq.Worker(
             self.broker,
             worker_threads=threads or self.settings.worker_threads,
             worker_timeout=self.settings.worker_poll_ms,
+            queues={queue_name(self.settings, queue) for queue in queues} if queues else None,
         )
         self.worker.start()
 

@@ -8,16 +8,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from imaging.storage import ObjectStore
 from redis import Redis
 
 from connectors import registry
 from connectors.contract import MarketplaceConnector, ShopContext
 from connectors.ratelimit import InProcessRateLimiter, RateLimiter
-from hub.bootstrap import Container
+from hub.bootstrap import Container, media_url_secret
 from hub.domain.shops import Shop
+from imaging import render as renderer
 from sync.infrastructure.credentials import SqlCredentialStore
 from sync.infrastructure.outbox import OutboxMessage, Publisher, add_message
 from sync.infrastructure.rate_limits import RedisRateLimiter
+from sync.infrastructure.storage import build_object_store
 
 
 @dataclass
@@ -32,6 +35,19 @@ class SyncRuntime:
     def __post_init__(self) -> None:
         self.credentials = SqlCredentialStore(self.container)
         self.publisher = Publisher(self.container.engine, self.send_to_broker)
+        self._store: ObjectStore | None = None
+        settings = self.container.settings
+        renderer.configure(settings.max_image_pixels, settings.image_render_concurrency)
+
+    def object_store(self) -> ObjectStore:
+        """Images' storage, built on first use (a worker that never renders never connects)."""
+        with self._lock:
+            if self._store is None:
+                self._store = build_object_store(self.container.settings)
+            return self._store
+
+    def media_url_secret(self) -> bytes:
+        return media_url_secret(self.container.settings)
 
     def connector(self, marketplace: str) -> MarketplaceConnector:
         with self._lock:

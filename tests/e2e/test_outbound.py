@@ -14,6 +14,7 @@ body ``{"code", "message", "data"}``; Etsy ``updateListingInventory``
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -22,8 +23,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import dramatiq
+import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import update
 
 from connectors.etsy.sandbox import EtsySandbox
@@ -31,18 +35,20 @@ from connectors.sandbox_server import serve_in_thread
 from connectors.shopify.sandbox import ShopifySandbox
 from connectors.testing import Fault, FaultInjector
 from connectors.woocommerce.sandbox import WooCommerceSandbox
+from hub.api import media
 from hub.api.app import create_app
 from hub.application import bindings, catalog, orders, shops, stock
 from hub.application.sellers import create_seller
-from hub.bootstrap import bootstrap
+from hub.bootstrap import bootstrap, media_url_secret
 from hub.domain.catalog import BlankUsage
 from hub.domain.orders import FulfillmentLine
 from hub.domain.sellers import Principal
-from hub.domain.shops import Marketplace
+from hub.domain.shops import Marketplace, PushKind
 from hub.infrastructure.outbound import OPERATIONS
 from hub.settings import Settings
 from sync.application import fulfillment_out
 from sync.infrastructure import operations as ops
+from sync.infrastructure.storage import build_object_store
 from sync.worker.engine import SyncEngine
 from sync.worker.scheduler import Scheduler
 from tests.conftest import ADMIN_KEY, Backend, embedded_backend, services_backend
@@ -70,9 +76,19 @@ class Outbound:
     variant_id: int
     shop_ids: dict[str, int]
     shopify_item: str
+    shopify_product: str
+    woo_product: int
     woo_item: str
     etsy_listing: int
     seller: Principal
+    product_id: int
+
+    def remote_image_counts(self) -> dict[str, int]:
+        return {
+            "shopify": len(self.shopify.media(self.shopify_product)),
+            "woocommerce": len(self.woo.product_json(self.woo_product)["images"]),
+            "etsy": len(self.etsy.images(self.etsy_listing)),
+        }
 
     def remote_levels(self) -> dict[str, int | None]:
         return {
@@ -133,18 +149,25 @@ def outbound(backend: Backend) -> Iterator[Outbound]:
     listing = etsy.add_listing(
         etsy_shop.shop_id, [{"sku": SKU, "price": Decimal("20.00"), "quantity": 3}]
     )
+    base = backend.settings
+    media_app = FastAPI()  # what marketplaces fetch images from: our signed /media URLs
+    media_app.include_router(media.router)
+    media_app.state.object_store = build_object_store(base)
+    media_app.state.media_url_secret = media_url_secret(base)
     with (
         serve_in_thread(shopify.app) as shopify_url,
         serve_in_thread(woo_faults) as woo_url,
         serve_in_thread(etsy.app) as etsy_url,
+        serve_in_thread(media_app) as media_url,
     ):
         settings = Settings(
             **{
-                **backend.settings.model_dump(),
+                **base.model_dump(),
                 "shopify_client_secret": SHOPIFY_SECRET,
                 "etsy_keystring": ETSY_KEYSTRING,
                 "etsy_shared_secret": ETSY_SECRET,
                 "push_debounce_ms": 50,
+                "public_base_url": media_url,
             }
         )
         container = bootstrap(settings)
@@ -223,9 +246,12 @@ def outbound(backend: Backend) -> Iterator[Outbound]:
             variant_id=variant_id,
             shop_ids=shop_ids,
             shopify_item=variant["inventory_item_id"],
+            shopify_product=product["id"],
+            woo_product=int(woo_product["id"]),
             woo_item=str(woo_product["stock_item_id"]),
             etsy_listing=listing,
             seller=owner,
+            product_id=ours.id or 0,
         )
         bind = {
             "shopify": bindings.BindingSpec(
@@ -400,3 +426,79 @@ def test_auto_binding_reports_a_listing_whose_sku_we_do_not_know_and_leaves_it_u
     assert [item["sku"] for item in report["unknown_skus"]] == ["NOBODY-KNOWS"]
     listed = outbound.client.get(f"/shops/{shop_id}/bindings", headers=AUTH)
     assert [b["sku"] for b in listed.json()] == [SKU]
+
+
+def png(width: int, height: int, *, alpha: bool = False, seed: int = 7) -> bytes:
+    """A photo-like test image (gradients and noise), PNG-encoded."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    channels = [x + 0 * y, y + 0 * x, (x + y) / 2]
+    pixels = np.stack(channels, axis=-1) + rng.normal(0, 6, (height, width, 3))
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    if alpha:
+        image.putalpha(Image.new("L", image.size, 128))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def upload(outbound: Outbound, body: bytes, **params: object) -> dict[str, object]:
+    answer = outbound.client.post(
+        f"/products/{outbound.product_id}/images",
+        params=params,
+        content=body,
+        headers={**AUTH, "Content-Type": "application/octet-stream"},
+    )
+    assert answer.status_code == 201, answer.text
+    found: dict[str, object] = answer.json()
+    return found
+
+
+def test_mockups_reach_every_shop_once_and_print_files_never(outbound: Outbound) -> None:
+    """Shopify ``productCreateMedia`` takes our URL, WooCommerce sideloads ``images[].src``, Etsy
+    ``uploadListingImage`` gets the bytes the connector fetched from our signed URL."""
+    upload(outbound, png(1600, 1200, alpha=True, seed=1), role="print", rank=0)
+    upload(outbound, png(2400, 1800), role="mockup", rank=0)
+    wait_until(
+        lambda: outbound.remote_image_counts() == {"shopify": 1, "woocommerce": 1, "etsy": 1}
+    )
+    source = outbound.shopify.media(outbound.shopify_product)[0]["original_source"]
+    assert "/media/images/" in source
+    assert "signature=" in source
+    assert "shopify-" in source  # the Shopify rendition, not the upload and not the print file
+    wait_until(lambda: {op.status for op in outbound.operations("images.listing")} == {"succeeded"})
+    pushed = len(outbound.operations("images.listing"))
+    assert pushed == 3
+
+    # The same file again, and a re-push of the same list: nothing new is sent anywhere.
+    upload(outbound, png(2400, 1800), role="mockup", rank=0)
+    with outbound.engine.container.uow() as uow:
+        for shop_id in outbound.shop_ids.values():
+            uow.bindings.bump([PushKind.IMAGES], shop_id=shop_id)
+        uow.commit()
+    time.sleep(1.0)
+    assert len(outbound.operations("images.listing")) == pushed
+    assert outbound.remote_image_counts() == {"shopify": 1, "woocommerce": 1, "etsy": 1}
+
+
+def test_a_broken_image_is_refused_or_fails_its_job_with_the_reason(outbound: Outbound) -> None:
+    garbage = outbound.client.post(
+        f"/products/{outbound.product_id}/images",
+        content=b"this is not an image at all",
+        headers=AUTH,
+    )
+    assert garbage.status_code == 422
+    assert "image rejected" in garbage.json()["error"]["message"]
+
+    whole = png(1200, 900, seed=3)
+    truncated = upload(outbound, whole[: len(whole) // 2], role="mockup", rank=1)
+
+    def failed_renders() -> list[ops.Operation]:
+        return [op for op in outbound.operations("images.render") if op.status == "failed"]
+
+    wait_until(lambda: bool(failed_renders()))
+    assert "image rejected" in (failed_renders()[0].last_error or "")
+    listed = outbound.client.get(f"/products/{outbound.product_id}/images", headers=AUTH).json()
+    assert [(i["id"], i["status"]) for i in listed] == [(truncated["id"], "rejected")]
+    assert outbound.remote_image_counts() == {"shopify": 0, "woocommerce": 0, "etsy": 0}

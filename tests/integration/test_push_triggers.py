@@ -26,9 +26,13 @@ def world(backend: Backend) -> Iterator[World]:
     container.close()
 
 
-def triggers(container: Container) -> list[tuple[str, int]]:
+def triggers(container: Container, kind: str = "stock") -> list[tuple[str, int]]:
+    """The queued pushes of ``kind`` (binding a variant also queues its images)."""
     with container.engine.connect() as db:
-        return [tuple(row) for row in db.execute(select(TRIGGERS.c.kind, TRIGGERS.c.shop_id))]
+        rows = db.execute(
+            select(TRIGGERS.c.kind, TRIGGERS.c.shop_id).where(TRIGGERS.c.kind == kind)
+        )
+        return [tuple(row) for row in rows]
 
 
 def push_messages(container: Container) -> list[tuple[dict[str, object], int]]:
@@ -105,7 +109,9 @@ def test_a_batch_overtaken_by_a_newer_push_queues_the_current_value_again(world:
             pushes.record_pushed(db, "stock", [pushes.Member(binding_id, 6, 7)], debounce_ms=10)
             == []
         )
-        count = db.execute(select(func.count()).select_from(TRIGGERS)).scalar_one()
+        count = db.execute(
+            select(func.count()).select_from(TRIGGERS).where(TRIGGERS.c.kind == "stock")
+        ).scalar_one()
     assert count == 1
 
 
