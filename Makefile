@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/etsy_stock.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/stock_fanout.py
+	$(BIN)/python bench/imaging.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .
