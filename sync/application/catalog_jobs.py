@@ -35,18 +35,14 @@ def run_catalog_pull(runtime: SyncRuntime, operation_id: int) -> None:
     try:
         outcome = pull_catalog(runtime, operation.shop_id or 0)
     except PermanentError as error:
-        run.refused(runtime, operation, run.error_text(error), _ms(started))
+        run.refused(runtime, operation, run.error_text(error), run.elapsed_ms(started))
         return
     if isinstance(outcome, Retry):
         run.wait(runtime, operation, outcome.seconds, CATALOG_ACTOR, CATALOG_QUEUE)
         return
     with runtime.container.engine.begin() as db:
-        ops.record_attempt(db, operation.id, ok=True, duration_ms=_ms(started))
+        ops.record_attempt(db, operation.id, ok=True, duration_ms=run.elapsed_ms(started))
         if outcome is None:
             ops.finish(db, operation.id, ops.FAILED, error="the shop is gone or not active")
         else:
             ops.finish(db, operation.id, ops.SUCCEEDED, result=outcome.as_dict())
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

@@ -7,19 +7,12 @@ commit finds its own write on the next run instead of e-mailing the buyer twice.
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import select
 
 from connectors.contract import (
-    AuthError,
     FulfillmentLineRef,
     FulfillmentRequest,
-    PermanentError,
-    RateLimited,
-    TransientError,
 )
-from hub.domain.shops import ShopStatus
 from hub.infrastructure.outbound import FULFILLMENT_PUSH_ACTOR, FULFILLMENT_QUEUE
 from hub.infrastructure.tables import (
     FulfillmentLineRow,
@@ -29,11 +22,11 @@ from hub.infrastructure.tables import (
     table_of,
 )
 from sync.application import operations_run as run
-from sync.application.orders_in import mark_shop
-from sync.domain.policies import FULFILLMENT_PUSH, policy
+from sync.domain.policies import FULFILLMENT_PUSH
 from sync.infrastructure import operations as ops
 from sync.worker.runtime import SyncRuntime, shop_context
 
+ROUTE = run.Route(FULFILLMENT_PUSH, FULFILLMENT_PUSH_ACTOR, FULFILLMENT_QUEUE)
 ORDERS = table_of(OrderRow)
 LINES = table_of(OrderLineRow)
 FULFILLMENTS = table_of(FulfillmentRow)
@@ -70,10 +63,8 @@ def _request(runtime: SyncRuntime, order_id: int, fulfillment_id: int) -> Fulfil
 
 
 def push_fulfillment(runtime: SyncRuntime, operation_id: int) -> None:
-    rules = policy(FULFILLMENT_PUSH)
-    actor, queue = FULFILLMENT_PUSH_ACTOR, FULFILLMENT_QUEUE
     with runtime.container.engine.begin() as db:
-        operation = ops.claim(db, operation_id, lease_seconds=rules.lease_seconds)
+        operation = ops.claim(db, operation_id, lease_seconds=ROUTE.policy.lease_seconds)
     if operation is None:
         return
     request = _request(
@@ -83,51 +74,20 @@ def push_fulfillment(runtime: SyncRuntime, operation_id: int) -> None:
     if request is None or shop is None:
         run.fail(runtime, operation, "the order, its fulfillment or its shop no longer exists")
         return
-    if shop.status is not ShopStatus.ACTIVE:
-        seconds = runtime.container.settings.max_broker_delay_seconds
-        run.wait(runtime, operation, seconds, actor, queue, error=f"shop is {shop.status}")
+    shop = run.active_shop(runtime, operation, ROUTE)
+    if shop is None:
         return
     connector = runtime.connector(shop.marketplace.value)
-    started = time.monotonic()
-    try:
-        result = connector.create_fulfillment(shop_context(shop), request)
-    except RateLimited as limited:
-        run.wait(runtime, operation, limited.retry_after or 1.0, actor, queue)
+    context = shop_context(shop)
+    outcome = run.call_remote(
+        runtime, operation, ROUTE, shop, lambda: connector.create_fulfillment(context, request)
+    )
+    if outcome is None:
         return
-    except AuthError as error:
-        mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
-        run.refused(runtime, operation, error.message, _ms(started))
-        return
-    except PermanentError as error:
-        detail = getattr(error, "marketplace_message", "")
-        message = (
-            f"{error.message}: {detail}"
-            if detail and detail not in error.message
-            else error.message
-        )
-        run.refused(runtime, operation, message, _ms(started))
-        return
-    except TransientError as error:
-        run.attempt_failed(
-            runtime,
-            operation,
-            rules,
-            error.message,
-            _ms(started),
-            actor,
-            queue,
-            retry_after=error.retry_after,
-        )
-        return
-    with runtime.container.engine.begin() as db:
-        ops.record_attempt(db, operation.id, ok=True, duration_ms=_ms(started))
-        ops.finish(
-            db,
-            operation.id,
-            ops.SUCCEEDED,
-            result={"external_id": result.external_id, "already_existed": result.already_existed},
-        )
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
+    result, duration_ms = outcome
+    run.succeeded(
+        runtime,
+        operation,
+        duration_ms,
+        {"external_id": result.external_id, "already_existed": result.already_existed},
+    )

@@ -26,11 +26,7 @@ import time
 from typing import Any
 
 from connectors.contract import (
-    AuthError,
     ImageRef,
-    PermanentError,
-    RateLimited,
-    TransientError,
 )
 from hub.domain.shops import PushKind, ShopStatus
 from hub.infrastructure import images as image_rows
@@ -45,7 +41,6 @@ from imaging.signed_urls import sign
 from imaging.specs import RenditionSpec, load_specs
 from imaging.storage import image_key
 from sync.application import operations_run as run
-from sync.application.orders_in import mark_shop
 from sync.domain.policies import IMAGES_LISTING, IMAGES_RENDER, policy
 from sync.infrastructure import operations as ops
 from sync.infrastructure import pushes
@@ -53,6 +48,7 @@ from sync.worker.runtime import SyncRuntime, shop_context
 
 log = logging.getLogger(__name__)
 IMAGES_KIND = PushKind.IMAGES.value
+LISTING_ROUTE = run.Route(IMAGES_LISTING, IMAGES_LISTING_ACTOR, IMAGES_QUEUE)
 
 
 def specs_of(runtime: SyncRuntime) -> dict[str, RenditionSpec]:
@@ -95,7 +91,9 @@ def render(runtime: SyncRuntime, operation_id: int) -> None:
         except renderer.ImageRejected as rejected:
             with container.engine.begin() as db:
                 image_rows.set_status(db, sha, image_rows.REJECTED, rejected.reason)
-            run.refused(runtime, operation, f"image rejected: {rejected.reason}", _ms(started))
+            run.refused(
+                runtime, operation, f"image rejected: {rejected.reason}", run.elapsed_ms(started)
+            )
             return
         by_name = {spec.name: spec for spec in missing}
         stored: list[image_rows.StoredRendition] = []
@@ -125,7 +123,7 @@ def render(runtime: SyncRuntime, operation_id: int) -> None:
         SqlBindingRepository(db, push_debounce_ms=container.settings.push_debounce_ms).bump(
             [PushKind.IMAGES], variant_ids=variants
         )
-        ops.record_attempt(db, operation.id, ok=True, duration_ms=_ms(started))
+        ops.record_attempt(db, operation.id, ok=True, duration_ms=run.elapsed_ms(started))
         ops.finish(db, operation.id, ops.SUCCEEDED, result={"renditions": made})
 
 
@@ -214,10 +212,8 @@ def push_due(runtime: SyncRuntime, shop_id: int, kind: str) -> list[int]:
 
 def push_listing(runtime: SyncRuntime, operation_id: int) -> None:
     container, settings = runtime.container, runtime.container.settings
-    rules = policy(IMAGES_LISTING)
-    actor, queue = IMAGES_LISTING_ACTOR, IMAGES_QUEUE
     with container.engine.begin() as db:
-        operation = ops.claim(db, operation_id, lease_seconds=rules.lease_seconds)
+        operation = ops.claim(db, operation_id, lease_seconds=LISTING_ROUTE.policy.lease_seconds)
     if operation is None:
         return
     payload = operation.payload
@@ -231,19 +227,8 @@ def push_listing(runtime: SyncRuntime, operation_id: int) -> None:
         with container.engine.begin() as db:
             ops.finish(db, operation.id, ops.SUPERSEDED, error="every member was pushed newer")
         return
-    shop = runtime.shop(operation.shop_id or 0)
+    shop = run.active_shop(runtime, operation, LISTING_ROUTE)
     if shop is None:
-        run.fail(runtime, operation, f"shop {operation.shop_id} no longer exists")
-        return
-    if shop.status is not ShopStatus.ACTIVE:
-        run.wait(
-            runtime,
-            operation,
-            settings.max_broker_delay_seconds,
-            actor,
-            queue,
-            error=f"shop is {shop.status}",
-        )
         return
     secret = runtime.media_url_secret()
     images = [
@@ -258,38 +243,20 @@ def push_listing(runtime: SyncRuntime, operation_id: int) -> None:
         for key in keys
     ]
     connector = runtime.connector(shop.marketplace.value)
-    started = time.monotonic()
-    try:
-        remote = connector.replace_listing_images(shop_context(shop), payload["listing_id"], images)
-    except RateLimited as limited:
-        run.wait(runtime, operation, limited.retry_after or 1.0, actor, queue)
+    context = shop_context(shop)
+    outcome = run.call_remote(
+        runtime,
+        operation,
+        LISTING_ROUTE,
+        shop,
+        lambda: connector.replace_listing_images(context, payload["listing_id"], images),
+    )
+    if outcome is None:
         return
-    except AuthError as error:
-        mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
-        run.refused(runtime, operation, error.message, _ms(started))
-        return
-    except PermanentError as error:
-        run.refused(runtime, operation, run.error_text(error), _ms(started))
-        return
-    except TransientError as error:
-        run.attempt_failed(
-            runtime,
-            operation,
-            rules,
-            error.message,
-            _ms(started),
-            actor,
-            queue,
-            retry_after=error.retry_after,
-        )
-        return
+    remote, duration_ms = outcome
     with container.engine.begin() as db:
-        ops.record_attempt(db, operation.id, ok=True, duration_ms=_ms(started))
+        ops.record_attempt(db, operation.id, ok=True, duration_ms=duration_ms)
         ops.finish(db, operation.id, ops.SUCCEEDED, result={"remote_ids": list(remote)})
         pushes.record_pushed(
             db, kind, members, debounce_ms=settings.push_debounce_ms, image_keys=keys
         )
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

@@ -5,18 +5,102 @@ transaction, call with none open, record the outcome in a second one. Waits are 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from connectors.contract import PermanentError
+from connectors.contract import AuthError, PermanentError, RateLimited, TransientError
+from hub.domain.shops import Shop, ShopStatus
 from hub.infrastructure.clock import utcnow
 from hub.infrastructure.outbound import add_message
-from sync.domain.policies import Policy
+from sync.application.orders_in import mark_shop
+from sync.domain.policies import Policy, policy
 from sync.infrastructure import operations as ops
 from sync.worker.runtime import SyncRuntime
 
 log = logging.getLogger(__name__)
 FAILED_ACTOR, FAILED_QUEUE = "sync.operation_failed", "maintenance"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an operation kind's messages go, and its budget."""
+
+    kind: str
+    actor: str
+    queue: str
+
+    @property
+    def policy(self) -> Policy:
+        return policy(self.kind)
+
+
+def active_shop(runtime: SyncRuntime, operation: ops.Operation, route: Route) -> Shop | None:
+    """The operation's shop if it can be called now; a gone shop fails the operation, a paused
+    or unauthorised one parks it for the broker's longest delay."""
+    shop = runtime.shop(operation.shop_id or 0)
+    if shop is None:
+        fail(runtime, operation, f"shop {operation.shop_id} no longer exists")
+        return None
+    if shop.status is not ShopStatus.ACTIVE:
+        seconds = runtime.container.settings.max_broker_delay_seconds
+        wait(runtime, operation, seconds, route.actor, route.queue, error=f"shop is {shop.status}")
+        return None
+    return shop
+
+
+def call_remote(
+    runtime: SyncRuntime,
+    operation: ops.Operation,
+    route: Route,
+    shop: Shop,
+    call: Callable[[], T],
+) -> tuple[T, int] | None:
+    """Make the operation's remote call with no transaction open; the result and its duration
+    in ms, or ``None`` after doing what the failure asks: a rate limit waits (no attempt spent),
+    a refusal fails at once with the marketplace's words (and a refused token marks the shop),
+    a transient error spends an attempt and backs off until the budget is gone."""
+    started = time.monotonic()
+    try:
+        result = call()
+    except RateLimited as limited:
+        wait(runtime, operation, limited.retry_after or 1.0, route.actor, route.queue)
+        return None
+    except AuthError as error:
+        mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
+        refused(runtime, operation, error.message, elapsed_ms(started))
+        return None
+    except PermanentError as error:
+        refused(runtime, operation, error_text(error), elapsed_ms(started))
+        return None
+    except TransientError as error:
+        attempt_failed(
+            runtime,
+            operation,
+            route.policy,
+            error.message,
+            elapsed_ms(started),
+            route.actor,
+            route.queue,
+            retry_after=error.retry_after,
+        )
+        return None
+    return result, elapsed_ms(started)
+
+
+def succeeded(
+    runtime: SyncRuntime, operation: ops.Operation, duration_ms: int, result: dict[str, Any]
+) -> None:
+    with runtime.container.engine.begin() as db:
+        ops.record_attempt(db, operation.id, ok=True, duration_ms=duration_ms)
+        ops.finish(db, operation.id, ops.SUCCEEDED, result=result)
+
+
+def elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def wait(

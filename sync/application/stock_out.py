@@ -17,13 +17,10 @@ the shop's orders: the sale that moved it is about to be imported.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from connectors.contract import (
-    AuthError,
     MarketplaceConnector,
-    PermanentError,
     RateLimited,
     StaleStock,
     StockLevel,
@@ -37,15 +34,16 @@ from hub.infrastructure.outbound import (
     request_operation,
 )
 from sync.application import operations_run as run
-from sync.application.orders_in import PULL_ACTOR, PULL_QUEUE, mark_shop
+from sync.application.orders_in import PULL_ACTOR, PULL_QUEUE
 from sync.domain.batches import batch_key, retry_key
-from sync.domain.policies import STOCK_BATCH, policy
+from sync.domain.policies import STOCK_BATCH
 from sync.infrastructure import operations as ops
 from sync.infrastructure import pushes
 from sync.worker.runtime import SyncRuntime, shop_context
 
 log = logging.getLogger(__name__)
 BATCH_ACTOR = STOCK_BATCH_ACTOR
+ROUTE = run.Route(STOCK_BATCH, STOCK_BATCH_ACTOR, STOCK_QUEUE)
 
 
 def push_due(runtime: SyncRuntime, shop_id: int, kind: str) -> list[int]:
@@ -147,9 +145,8 @@ def _members(payload: dict[str, Any]) -> list[pushes.Member]:
 
 def push_batch(runtime: SyncRuntime, operation_id: int) -> None:
     container = runtime.container
-    rules = policy(STOCK_BATCH)
     with container.engine.begin() as db:
-        operation = ops.claim(db, operation_id, lease_seconds=rules.lease_seconds)
+        operation = ops.claim(db, operation_id, lease_seconds=ROUTE.policy.lease_seconds)
     if operation is None:
         return
     kind, members = operation.payload["kind"], _members(operation.payload)
@@ -159,48 +156,28 @@ def push_batch(runtime: SyncRuntime, operation_id: int) -> None:
         with container.engine.begin() as db:
             ops.finish(db, operation.id, ops.SUPERSEDED, error="every member was pushed newer")
         return
-    shop = runtime.shop(operation.shop_id or 0)
+    shop = run.active_shop(runtime, operation, ROUTE)
     if shop is None:
-        run.fail(runtime, operation, f"shop {operation.shop_id} no longer exists")
-        return
-    if shop.status is not ShopStatus.ACTIVE:
-        seconds = container.settings.max_broker_delay_seconds
-        run.wait(
-            runtime, operation, seconds, BATCH_ACTOR, STOCK_QUEUE, error=f"shop is {shop.status}"
-        )
         return
     connector = runtime.connector(shop.marketplace.value)
     levels = _levels(operation.payload)
-    started = time.monotonic()
-    try:
-        connector.set_stock_levels(shop_context(shop), levels, idempotency_key=operation.key)
-    except RateLimited as limited:  # a wait, not an attempt
-        run.wait(runtime, operation, limited.retry_after or 1.0, BATCH_ACTOR, STOCK_QUEUE)
+
+    def send() -> StaleStock | None:
+        try:
+            connector.set_stock_levels(shop_context(shop), levels, idempotency_key=operation.key)
+        except StaleStock as stale:  # nothing applied: answered below, outside the error map
+            return stale
+        return None
+
+    outcome = run.call_remote(runtime, operation, ROUTE, shop, send)
+    if outcome is None:
         return
-    except StaleStock as stale:
-        _resend_stale(runtime, connector, shop, operation, levels, _ms(started), stale.message)
-        return
-    except AuthError as error:
-        mark_shop(runtime, shop, ShopStatus.AUTH_FAILED)
-        run.refused(runtime, operation, error.message, _ms(started))
-        return
-    except PermanentError as error:
-        run.refused(runtime, operation, run.error_text(error), _ms(started))
-        return
-    except TransientError as error:
-        run.attempt_failed(
-            runtime,
-            operation,
-            rules,
-            error.message,
-            _ms(started),
-            BATCH_ACTOR,
-            STOCK_QUEUE,
-            retry_after=error.retry_after,
-        )
+    stale, duration_ms = outcome
+    if stale is not None:
+        _resend_stale(runtime, connector, shop, operation, levels, duration_ms, stale.message)
         return
     with container.engine.begin() as db:
-        ops.record_attempt(db, operation.id, ok=True, duration_ms=_ms(started))
+        ops.record_attempt(db, operation.id, ok=True, duration_ms=duration_ms)
         ops.finish(db, operation.id, ops.SUCCEEDED, result={"applied": len(levels)})
         pushes.record_pushed(db, kind, members, debounce_ms=container.settings.push_debounce_ms)
 
@@ -259,7 +236,3 @@ def _resend_stale(
         )
         add_message(db, PULL_ACTOR, PULL_QUEUE, {"shop_id": operation.shop_id})
     runtime.publisher.publish()
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
