@@ -76,7 +76,7 @@ def accept_image(
     try:
         info = renderer.inspect(upload.file)
     except renderer.ImageRejected as rejected:
-        raise InvalidInput(f"image rejected: {rejected.reason}") from rejected
+        raise InvalidInput(f"image rejected ({rejected.reason}): {rejected.message}") from rejected
     extension = EXTENSIONS.get(info.format)
     if extension is None:
         raise InvalidInput(f"image rejected: {info.format} is not PNG, JPEG, WebP or TIFF")
