@@ -6,19 +6,25 @@ from pathlib import Path
 
 import typer
 
+from cli import bindings, catalog, events, jobs, resync, sellers, shops
 from cli import demo as demo_module
-from hub.settings import Settings
+from cli.output import fail, load_settings
 
 app = typer.Typer(
     help="marketplace-hub: orders in, stock, images and tracking out.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-sellers_app = typer.Typer(help="Sellers and their API keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="Credential encryption keys.", no_args_is_help=True)
 connectors_app = typer.Typer(help="Marketplace connectors (plugins).", no_args_is_help=True)
 images_app = typer.Typer(help="Product images.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(sellers_app, name="sellers")
+app.add_typer(sellers.app, name="sellers")
+app.add_typer(shops.app, name="shops")
+app.add_typer(bindings.app, name="bindings")
+app.add_typer(resync.app, name="resync")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(events.app, name="events")
+app.add_typer(catalog.app, name="catalog")
 app.add_typer(keys_app, name="keys")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(images_app, name="images")
@@ -33,7 +39,7 @@ def serve(
     """Run the HTTP API under uvicorn."""
     import uvicorn
 
-    settings = Settings()
+    settings = load_settings()
     uvicorn.run(
         "hub.api.app:create_app",
         factory=True,
@@ -76,7 +82,7 @@ def worker(
         raise typer.Exit(2)
     if skipped:
         queues = [queue for queue in (queues or QUEUES) if queue not in skipped]
-    engine = SyncEngine()
+    engine = SyncEngine(load_settings())
     engine.start_worker(threads, queues)
     typer.echo(f"worker running with {threads or engine.settings.worker_threads} threads")
     try:
@@ -90,7 +96,7 @@ def relay() -> None:
     """Publish outbox rows to the broker (woken by LISTEN/NOTIFY on PostgreSQL)."""
     from sync.worker.engine import SyncEngine
 
-    engine = SyncEngine()
+    engine = SyncEngine(load_settings())
     engine.start_relay()
     typer.echo("outbox relay running")
     try:
@@ -104,7 +110,7 @@ def scheduler() -> None:
     """Schedule order pulls and sweeps; one leader among many through a Redis lock."""
     from sync.worker.engine import SyncEngine
 
-    engine = SyncEngine()
+    engine = SyncEngine(load_settings())
     engine.start_scheduler()
     typer.echo("scheduler running")
     try:
@@ -124,7 +130,7 @@ def run(
     from hub.infrastructure.migrations import upgrade
     from sync.worker.engine import SyncEngine
 
-    engine = SyncEngine()
+    engine = SyncEngine(load_settings())
     if engine.settings.is_sqlite:
         upgrade(engine.container.engine)
     engine.recover()
@@ -145,32 +151,19 @@ def run(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
+    from alembic.util import CommandError
+
     from hub.bootstrap import bootstrap
     from hub.infrastructure.migrations import upgrade
 
-    container = bootstrap()
+    container = bootstrap(load_settings())
     try:
         upgrade(container.engine, revision, schema=container.settings.db_schema)
+    except CommandError as error:
+        fail(f"database not upgraded to {revision}: {error}; `hub db upgrade` goes to the newest")
     finally:
         container.close()
     typer.echo(f"database at {revision}")
-
-
-@sellers_app.command("add")
-def sellers_add(name: str) -> None:
-    """Create a seller and print its API key (shown once)."""
-    from hub.application.sellers import create_seller
-    from hub.bootstrap import bootstrap
-
-    container = bootstrap()
-    try:
-        with container.uow() as uow:
-            seller, issued = create_seller(uow, name)
-            uow.commit()
-    finally:
-        container.close()
-    typer.echo(f"seller {seller.id} {seller.name!r}")
-    typer.echo(f"api key: {issued.key}")
 
 
 @images_app.command("add")
@@ -188,7 +181,7 @@ def images_add(
     from sync.application.image_uploads import accept_image, spool
     from sync.infrastructure.storage import build_object_store
 
-    container = bootstrap()
+    container = bootstrap(load_settings())
     try:
         size = path.stat().st_size
         if size > container.settings.max_upload_bytes:
@@ -237,7 +230,7 @@ def connectors_list(
 
     from connectors import registry
 
-    settings = Settings()
+    settings = load_settings()
     found: dict[str, dict[str, object]] = {}
     for name, entry in sorted(registry.discovered().items()):
         connector = registry.create(name, registry.config_from_settings(name, settings))

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection, select
+from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import container_of, current_principal
 from hub.api.cached import serve_document
 from hub.application import catalog
 from hub.application.cache_keys import product_key
+from hub.application.catalog_import import (
+    CatalogDocument,
+    ImportReport,
+    import_catalog,
+    parse_json,
+)
 from hub.bootstrap import Container
 from hub.domain.catalog import BlankUsage, Product
 from hub.domain.sellers import Principal
+from hub.infrastructure.stock import BLANKS
 
 router = APIRouter(tags=["products"])
 
@@ -110,3 +121,156 @@ async def get_product(
         load=lambda: container.read_model.product_document(product_id),
         missing=f"product {product_id} does not exist",
     )
+
+
+class SqlBlankCodes:
+    """Existing blanks by code, read on the importing transaction's connection."""
+
+    CHUNK = 1000
+
+    def __init__(self, db: Connection) -> None:
+        self._db = db
+
+    def ids_by_code(self, codes: Iterable[str]) -> dict[str, int]:
+        wanted = sorted(set(codes))
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), self.CHUNK):
+            rows = self._db.execute(
+                select(BLANKS.c.code, BLANKS.c.id).where(
+                    BLANKS.c.code.in_(wanted[start : start + self.CHUNK])
+                )
+            )
+            found.update({row.code: row.id for row in rows})
+        return found
+
+
+def run_catalog_import(
+    container: Container,
+    document: CatalogDocument,
+    principal: Principal,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[], None] | None = None,
+) -> ImportReport:
+    """One transaction: every blank and product of the document, or nothing (``hub catalog
+    import`` runs the same)."""
+    with container.uow() as uow:
+        report = import_catalog(
+            uow,
+            document,
+            principal,
+            SqlBlankCodes(uow.connection),
+            dry_run=dry_run,
+            progress=progress,
+        )
+        if not dry_run:
+            uow.commit()
+    return report
+
+
+class ImportedProduct(BaseModel):
+    title: str
+    id: int | None
+    skus: list[str]
+
+
+class SkippedProduct(BaseModel):
+    title: str
+    skus: list[str]
+    reason: str
+
+
+class CatalogImportOut(BaseModel):
+    seller_id: int
+    dry_run: bool
+    blanks_created: list[str]
+    blanks_reused: list[str]
+    products_created: list[ImportedProduct]
+    products_skipped: list[SkippedProduct]
+    errors: list[str]
+
+
+IMPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["seller_id"],
+    "properties": {
+        "seller_id": {"type": "integer"},
+        "blanks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "name": {"type": "string"},
+                    "on_hand": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+        "products": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["title", "variants"],
+                "properties": {
+                    "title": {"type": "string"},
+                    "description": {"type": "string"},
+                    "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+                    "variants": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["sku", "price"],
+                            "properties": {
+                                "sku": {"type": "string"},
+                                "price": {"type": ["string", "number"]},
+                                "options": {"type": "object"},
+                                "print_file_ref": {"type": "string"},
+                                "blanks": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["code"],
+                                        "properties": {
+                                            "code": {"type": "string"},
+                                            "quantity": {"type": "integer", "minimum": 1},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+@router.post(
+    "/catalog/import",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": IMPORT_SCHEMA}},
+        }
+    },
+)
+async def import_catalog_document(
+    request: Request,
+    dry_run: bool = False,
+    principal: Principal = Depends(current_principal),
+) -> CatalogImportOut:
+    """Seed a catalog: the missing blanks (by code; creating one needs the admin key) and the
+    products whose SKUs the seller does not have yet, in one transaction. Products with known
+    SKUs are skipped and reported; any problem in the document answers 422 naming the item and
+    writes nothing. ``dry_run`` reports what would happen, problems included, and writes
+    nothing."""
+    container: Container = request.app.state.container
+    body = await request.body()
+
+    def run() -> ImportReport:  # parsing a large document is CPU work: off the event loop
+        return run_catalog_import(container, parse_json(body), principal, dry_run=dry_run)
+
+    report = await run_in_threadpool(run)
+    return CatalogImportOut.model_validate(report.as_dict())
