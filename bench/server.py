@@ -121,16 +121,25 @@ class ApiServer:
         return sum(1 for line in text.splitlines() if "Traceback" in line or "ERROR" in line)
 
     def error_excerpt(self, limit: int = 3, width: int = 400) -> list[str]:
-        """The first few ERROR or Traceback lines: a result file says what went wrong, not
-        just how often."""
+        """The first few ERROR lines and tracebacks (as their innermost frame and exception):
+        a result file says what went wrong, not just how often."""
         try:
-            text = self.log_path.read_text(errors="replace")
+            lines = self.log_path.read_text(errors="replace").splitlines()
         except FileNotFoundError:
             return []
-        found = [
-            line[:width] for line in text.splitlines() if "Traceback" in line or "ERROR" in line
-        ]
-        return found[:limit]
+        found: list[str] = []
+        for index, line in enumerate(lines):
+            if "Traceback" in line:
+                frames = [f for f in lines[index + 1 : index + 60] if f.startswith("  File")]
+                ending = next(
+                    (f for f in lines[index + 1 : index + 60] if f and not f.startswith(" ")), ""
+                )
+                found.append(f"{frames[-1].strip() if frames else ''} -> {ending}"[:width])
+            elif "ERROR" in line:
+                found.append(line[:width])
+            if len(found) >= limit:
+                break
+        return found
 
     async def __aenter__(self) -> ApiServer:
         try:

@@ -866,6 +866,7 @@ async def phase_latency(run: Run) -> dict[str, Any]:
         before, after = await snapshots
         statuses = run.db.events_by_status()
         worker_errors = worker.error_lines()
+        worker_excerpt = worker.error_excerpt()
     run.roles.pop("worker", None)
     after_phase = run.settle_and_purge()  # phase 4 starts with an empty queue
     return {
@@ -878,6 +879,7 @@ async def phase_latency(run: Run) -> dict[str, Any]:
         "event_statuses_after": statuses,
         "after_phase": after_phase,
         "worker_log_error_lines": worker_errors,
+        "worker_log_error_excerpt": worker_excerpt,
     }
 
 
@@ -941,6 +943,7 @@ async def phase_end_to_end(run: Run) -> dict[str, Any]:
         )
         rows = run.db.rows(E2E_STAGES, {"keys": feed.event_ids[: feed.sent]})
         worker_errors = worker.error_lines()
+        worker_excerpt = worker.error_excerpt()
     run.roles.pop("worker", None)
 
     by_key = {row[0]: row for row in rows}
@@ -979,6 +982,7 @@ async def phase_end_to_end(run: Run) -> dict[str, Any]:
         "stages_ms": {name: latency_ms(values) for name, values in stages.items()},
         "clock_offset_drift_ms": round(offset_drift * 1000, 3),
         "worker_log_error_lines": worker_errors,
+        "worker_log_error_excerpt": worker_excerpt,
     }
 
 

@@ -251,11 +251,45 @@ def connectors_list(
 
 @app.command()
 def demo(
-    port: int | None = typer.Option(None, help="Port (default HUB_PORT)."),
-    seed_only: bool = typer.Option(False, help="Seed and exit without serving."),
+    orders: int = typer.Option(200, min=1, help="Orders the simulated buyers place."),
+    rate: float = typer.Option(5.0, min=0.1, help="Orders placed per second."),
+    chaos: bool = typer.Option(
+        False,
+        help="5xx and 429 bursts from the marketplaces; lost, duplicated and reordered "
+        "webhooks; one worker restart halfway.",
+    ),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the report here."),
+    port: int | None = typer.Option(None, help="API port (default: a free one)."),
+    serve: bool = typer.Option(
+        False, help="After the report, keep the hub and the sandboxes running until Ctrl-C."
+    ),
 ) -> None:
-    """Run the hub on the embedded defaults with a seeded catalog and sample orders."""
-    demo_module.run(port=port, seed_only=seed_only)
+    """The hub (on the HUB_* settings, embedded by default) against the three marketplace
+    sandboxes: buyers order, the hub imports, ships and pushes stock, images and tracking;
+    then a report. Exits 1 when a check fails."""
+    options = demo_module.DemoOptions(
+        orders=orders, rate=rate, chaos=chaos, json_path=json_path, port=port, serve=serve
+    )
+    raise typer.Exit(demo_module.run(options, wait_for_exit=_wait_for_signal))
+
+
+@app.command()
+def sandbox(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    shopify_port: int = typer.Option(0, help="Shopify's port (0: a free one)."),
+    etsy_port: int = typer.Option(0, help="Etsy's port (0: a free one)."),
+    woocommerce_port: int = typer.Option(0, help="WooCommerce's port (0: a free one)."),
+) -> None:
+    """The three marketplace simulators with the demo catalog listed: prints their URLs and
+    credentials, serves until Ctrl-C."""
+    from cli import sandboxes
+
+    ports = {"shopify": shopify_port, "etsy": etsy_port, "woocommerce": woocommerce_port}
+    world = sandboxes.Marketplaces(sandboxes.new_run_id())
+    world.list_catalog()
+    with world.serve(host, ports):
+        typer.echo(sandboxes.describe(world))
+        _wait_for_signal()
 
 
 if __name__ == "__main__":

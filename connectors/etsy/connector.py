@@ -152,6 +152,9 @@ class EtsyConnector:
         self._orders_page_size = orders_page_size
         self._listings_page_size = listings_page_size
         self._inventories: dict[tuple[str, str], _Cached] = {}
+        # One read-modify-write of a listing's inventory at a time: two at once would each
+        # write back the other's SKUs as they read them, undoing the first write.
+        self._writing: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -309,7 +312,7 @@ class EtsyConnector:
                 f"{', '.join(listings)}; split them with stock_batches"
             )
         listing_id = listings[0]
-        with self._listing_calls(shop, listing_id):
+        with self._writing_lock(shop, listing_id), self._listing_calls(shop, listing_id):
             inventory = self._inventory(shop, listing_id)
             try:
                 plan = stock.plan_stock_many(inventory, wanted)
@@ -405,6 +408,10 @@ class EtsyConnector:
         if after.body:
             self._remember(shop, after)
         return after
+
+    def _writing_lock(self, shop: ShopContext, listing_id: str) -> threading.Lock:
+        with self._lock:
+            return self._writing.setdefault((shop.external_id, listing_id), threading.Lock())
 
     def _remember(self, shop: ShopContext, inventory: stock.ListingInventory) -> None:
         with self._lock:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, literal, or_, select, update
+from sqlalchemy import Connection, delete, insert, literal, or_, select, tuple_, update
 
 from hub.domain.catalog import Binding, PushState
 from hub.domain.orders import LineMatch
@@ -166,15 +166,23 @@ class SqlBindingRepository:
             reached = reached.where(or_(*conditions))
         if shop_id is not None:
             reached = reached.where(BINDINGS.c.shop_id == shop_id)
+        # Locks are taken in one order by every writer, so concurrent imports, pushes and stock
+        # takes queue instead of deadlocking: the (kind, shop) triggers first, then the state
+        # rows in (binding, kind) order, chosen by a locking subquery (PostgreSQL; SQLite has
+        # one writer anyway).
+        self._trigger([PushKind(kind) for kind in kind_values], reached)
+        chosen = (
+            select(STATES.c.binding_id, STATES.c.kind)
+            .where(STATES.c.kind.in_(kind_values), STATES.c.binding_id.in_(reached))
+            .order_by(STATES.c.binding_id, STATES.c.kind)
+            .with_for_update()
+        )
         result = self._db.execute(
             update(STATES)
-            .where(STATES.c.kind.in_(kind_values), STATES.c.binding_id.in_(reached))
+            .where(tuple_(STATES.c.binding_id, STATES.c.kind).in_(chosen))
             .values(desired_version=STATES.c.desired_version + 1)
         )
-        bumped = int(result.rowcount or 0)
-        if bumped:
-            self._trigger([PushKind(kind) for kind in kind_values], reached)
-        return bumped
+        return int(result.rowcount or 0)
 
     def stock_levels(self, shop_id: int) -> dict[int, list[BlankLevel]]:
         query = (

@@ -25,6 +25,8 @@ import tempfile
 import time
 from typing import Any
 
+from sqlalchemy import Connection
+
 from connectors.contract import (
     ImageRef,
 )
@@ -254,9 +256,12 @@ def push_listing(runtime: SyncRuntime, operation_id: int) -> None:
     if outcome is None:
         return
     remote, duration_ms = outcome
-    with container.engine.begin() as db:
+
+    def record(db: Connection) -> None:
         ops.record_attempt(db, operation.id, ok=True, duration_ms=duration_ms)
         ops.finish(db, operation.id, ops.SUCCEEDED, result={"remote_ids": list(remote)})
         pushes.record_pushed(
             db, kind, members, debounce_ms=settings.push_debounce_ms, image_keys=keys
         )
+
+    ops.in_transaction(container.engine, record)

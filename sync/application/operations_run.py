@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection
+
 from connectors.contract import AuthError, PermanentError, RateLimited, TransientError
 from hub.domain.shops import Shop, ShopStatus
 from hub.infrastructure.clock import utcnow
@@ -94,9 +96,12 @@ def call_remote(
 def succeeded(
     runtime: SyncRuntime, operation: ops.Operation, duration_ms: int, result: dict[str, Any]
 ) -> None:
-    with runtime.container.engine.begin() as db:
+
+    def record(db: Connection) -> None:
         ops.record_attempt(db, operation.id, ok=True, duration_ms=duration_ms)
         ops.finish(db, operation.id, ops.SUCCEEDED, result=result)
+
+    ops.in_transaction(runtime.container.engine, record)
 
 
 def elapsed_ms(started: float) -> int:

@@ -10,14 +10,16 @@ are recorded as pushed without a call.
 ``push_batch`` (actor ``stock.push_batch``) sends one batch. A frozen batch is always sent;
 only a batch whose members were all pushed at a newer version is skipped (superseded). A stale
 compare-and-swap (Shopify) re-reads every item and re-sends the whole batch under a derived key
-with the levels read as expected values and min(ours, theirs) where Shopify moved, then pulls
-the shop's orders: the sale that moved it is about to be imported.
+with the levels read as expected values and min(ours, theirs) where Shopify moved; when it shows
+less than we would (a sale not imported yet, usually about to be), the shop's orders are pulled.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from sqlalchemy import Connection
 
 from connectors.contract import (
     MarketplaceConnector,
@@ -176,10 +178,13 @@ def push_batch(runtime: SyncRuntime, operation_id: int) -> None:
     if stale is not None:
         _resend_stale(runtime, connector, shop, operation, levels, duration_ms, stale.message)
         return
-    with container.engine.begin() as db:
+
+    def record(db: Connection) -> None:
         ops.record_attempt(db, operation.id, ok=True, duration_ms=duration_ms)
         ops.finish(db, operation.id, ops.SUCCEEDED, result={"applied": len(levels)})
         pushes.record_pushed(db, kind, members, debounce_ms=container.settings.push_debounce_ms)
+
+    ops.in_transaction(container.engine, record)
 
 
 def _resend_stale(
@@ -202,12 +207,14 @@ def _resend_stale(
         )
         return
     fresh: list[StockLevel] = []
+    unknown_sale = False  # it shows less than we would: a sale we have not imported yet
     for level in levels:
         current = theirs.get(level.item_id)
         if current is None:
             fresh.append(StockLevel(level.item_id, level.quantity, None))
         elif current != level.expected_quantity:  # moved on the marketplace: never upward
             fresh.append(StockLevel(level.item_id, min(level.quantity, current), current))
+            unknown_sale = unknown_sale or current < level.quantity
         else:
             fresh.append(StockLevel(level.item_id, level.quantity, current))
     payload = dict(operation.payload)
@@ -234,5 +241,6 @@ def _resend_stale(
             ops.SUPERSEDED,
             error=f"compare-and-swap stale ({message}); re-sent as operation {new_id}",
         )
-        add_message(db, PULL_ACTOR, PULL_QUEUE, {"shop_id": operation.shop_id})
+        if unknown_sale:  # else the sale that moved it is imported already: nothing to pull
+            add_message(db, PULL_ACTOR, PULL_QUEUE, {"shop_id": operation.shop_id})
     runtime.publisher.publish()

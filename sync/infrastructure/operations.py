@@ -4,12 +4,15 @@ here is held across a network call."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from hub.infrastructure.clock import utcnow
 from hub.infrastructure.outbound import (
@@ -37,6 +40,11 @@ from sync.domain.policies import (
 from sync.infrastructure.tables import SyncAttemptRow
 
 ATTEMPTS = table_of(SyncAttemptRow)
+T = TypeVar("T")
+# PostgreSQL's deadlock_detected and serialization_failure: it aborted this transaction so
+# another could go on; run again, it goes through once the other has committed.
+VICTIM_SQLSTATES = frozenset({"40P01", "40001"})
+VICTIM_RETRIES = 5
 
 QUEUED, RUNNING, SUCCEEDED, SUPERSEDED, FAILED = (
     "queued",
@@ -122,6 +130,23 @@ def request_catalog_pull(db: Connection, shop_id: int, reason: str) -> int:
     )
     assert operation_id is not None  # a fresh key never conflicts
     return operation_id
+
+
+def in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """``work`` in one transaction, run again when the database made it a deadlock's victim.
+
+    For recording what a remote call did: a recording lost to a deadlock would leave the
+    operation running under its lease, and the call repeated only once the lease ran out."""
+    for attempt in range(1, VICTIM_RETRIES + 1):
+        try:
+            with engine.begin() as db:
+                return work(db)
+        except OperationalError as error:
+            victim = getattr(error.orig, "sqlstate", None) in VICTIM_SQLSTATES
+            if not victim or attempt == VICTIM_RETRIES:
+                raise
+            time.sleep(0.02 * attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def claim(db: Connection, operation_id: int, *, lease_seconds: float) -> Operation | None:

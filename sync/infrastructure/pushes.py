@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
+from hub.domain.shops import PushKind
 from hub.domain.stock import available_quantity
 from hub.infrastructure.bindings import BINDINGS, STATES, VARIANTS, SqlBindingRepository
-from hub.infrastructure.outbound import TRIGGERS, trigger_pushes
+from hub.infrastructure.outbound import PUSH_ACTORS, TRIGGERS, add_message
 
 
 @dataclass(frozen=True)
@@ -90,19 +91,20 @@ def record_pushed(
     if not members:
         return []
     ids = sorted({member.binding_id for member in members})
+    # The state rows locked in binding order, as every writer locks them (see the binding
+    # repository's bump): concurrent imports and pushes queue instead of deadlocking.
     current = dict(
         db.execute(
-            select(STATES.c.binding_id, STATES.c.pushed_version).where(
-                STATES.c.kind == kind, STATES.c.binding_id.in_(ids)
-            )
+            select(STATES.c.binding_id, STATES.c.pushed_version)
+            .where(STATES.c.kind == kind, STATES.c.binding_id.in_(ids))
+            .order_by(STATES.c.binding_id)
+            .with_for_update()
         ).all()
     )
+    members = sorted(members, key=lambda member: member.binding_id)
     winners = [m for m in members if m.binding_id in current and current[m.binding_id] < m.version]
-    overtaken = [
-        m.binding_id
-        for m in members
-        if m.binding_id in current and current[m.binding_id] > m.version
-    ]
+    late = [m for m in members if m.binding_id in current and current[m.binding_id] > m.version]
+    overtaken = [m.binding_id for m in late]
     if winners:
         db.execute(
             update(STATES)
@@ -110,31 +112,37 @@ def record_pushed(
             .values(pushed_version=bindparam("b_version")),
             [{"b_id": m.binding_id, "b_version": m.version} for m in winners],
         )
-        if image_keys is not None:
-            db.execute(
-                update(BINDINGS)
-                .where(BINDINGS.c.id.in_([m.binding_id for m in winners]))
-                .values(last_pushed_image_keys=image_keys)
-            )
-        elif set_quantity:
-            db.execute(
-                update(BINDINGS)
-                .where(BINDINGS.c.id == bindparam("b_id"))
-                .values(last_pushed_quantity=bindparam("b_quantity")),
-                [{"b_id": m.binding_id, "b_quantity": m.quantity} for m in winners],
-            )
+    # What the marketplace shows now: the winners' values, and the older values of a batch
+    # that landed late (remembered, or the push of the current value would be skipped as
+    # equal to the newer one sent before).
+    landed = winners + late
+    if landed and image_keys is not None:
+        db.execute(
+            update(BINDINGS)
+            .where(BINDINGS.c.id.in_([m.binding_id for m in landed]))
+            .values(last_pushed_image_keys=image_keys)
+        )
+    elif landed and set_quantity:
+        db.execute(
+            update(BINDINGS)
+            .where(BINDINGS.c.id == bindparam("b_id"))
+            .values(last_pushed_quantity=bindparam("b_quantity")),
+            [{"b_id": m.binding_id, "b_quantity": m.quantity} for m in landed],
+        )
     if overtaken:
         db.execute(
             update(STATES)
             .where(STATES.c.kind == kind, STATES.c.binding_id.in_(overtaken))
             .values(desired_version=STATES.c.desired_version + 1)
         )
-        pairs = (
-            select(STATES.c.kind, BINDINGS.c.shop_id)
-            .join(BINDINGS, BINDINGS.c.id == STATES.c.binding_id)
-            .where(STATES.c.kind == kind, STATES.c.binding_id.in_(overtaken))
-        )
-        trigger_pushes(db, pairs, debounce_ms=debounce_ms)
+        # A push message straight away, not a trigger row: inserting a trigger here would take
+        # its lock after the state rows, the opposite order of every change's transaction.
+        shops = db.execute(
+            select(BINDINGS.c.shop_id).where(BINDINGS.c.id.in_(overtaken)).distinct()
+        ).scalars()
+        actor, queue = PUSH_ACTORS[PushKind(kind)]
+        for shop_id in sorted(shops):
+            add_message(db, actor, queue, {"shop_id": shop_id, "kind": kind}, delay_ms=debounce_ms)
     return overtaken
 
 

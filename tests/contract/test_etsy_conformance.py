@@ -6,6 +6,7 @@ payloads are exercised in test_etsy_recorded.py."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -139,6 +140,54 @@ class TestStockAgainstTheSandbox:
         connector.set_stock_levels(shop, [StockLevel(medium, 0)], idempotency_key="m3")
         assert double.sandbox.listing_state(listing_id) == "inactive"
         assert connector.read_stock_levels(shop, [small, medium]) == {small: 0, medium: 0}
+        connector.close()
+
+    def test_two_pushes_to_one_listing_at_once_both_land(self, double: EtsyDouble) -> None:
+        """Each push writes the whole inventory as it read it: two at once (two worker
+        threads) must not write back each other's SKUs as they were."""
+        connector = make_connector()
+        listing_id = double.sandbox.add_listing(
+            double.seeded.shop_id,
+            [
+                {
+                    "sku": f"DUO-{size}",
+                    "price": Decimal("20.00"),
+                    "quantity": 5,
+                    "property_values": [
+                        {
+                            "property_id": 100,
+                            "property_name": "Size",
+                            "scale_id": 17,
+                            "value_ids": [2000 + index],
+                            "values": [size],
+                        }
+                    ],
+                }
+                for index, size in enumerate(("S", "M"))
+            ],
+            title="Duo",
+            quantity_on_property=[100],
+        )
+        double.sandbox.latency_seconds = 0.2  # both reads happen before either write
+        shop = double.shop()
+        wanted = {
+            stock_item_id(str(listing_id), "DUO-S"): 1,
+            stock_item_id(str(listing_id), "DUO-M"): 2,
+        }
+        pushes = [
+            threading.Thread(
+                target=connector.set_stock_levels,
+                args=(shop, [StockLevel(item, quantity)]),
+                kwargs={"idempotency_key": item},
+            )
+            for item, quantity in wanted.items()
+        ]
+        for push in pushes:
+            push.start()
+        for push in pushes:
+            push.join(10)
+        assert double.sandbox.stock(listing_id, "DUO-S") == 1
+        assert double.sandbox.stock(listing_id, "DUO-M") == 2
         connector.close()
 
     def test_a_fresh_cache_makes_a_push_one_call(self, double: EtsyDouble) -> None:

@@ -28,7 +28,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from connectors.etsy.sandbox import EtsySandbox
 from connectors.sandbox_server import serve_in_thread
@@ -44,7 +44,7 @@ from hub.domain.catalog import BlankUsage
 from hub.domain.orders import FulfillmentLine
 from hub.domain.sellers import Principal
 from hub.domain.shops import Marketplace, PushKind
-from hub.infrastructure.outbound import OPERATIONS
+from hub.infrastructure.outbound import OPERATIONS, OUTBOX
 from hub.settings import Settings
 from sync.application import fulfillment_out
 from sync.infrastructure import operations as ops
@@ -297,6 +297,37 @@ def test_a_shopify_sale_not_yet_imported_is_never_overwritten_upward(outbound: O
     shops_id = outbound.shop_ids["shopify"]
     wait_until(settled)
     assert outbound.remote_levels()["shopify"] == 9  # min(ours 12, theirs 9): never upward
+
+
+def test_a_stale_push_pulls_orders_only_for_a_sale_not_imported_yet(outbound: Outbound) -> None:
+    """A Shopify sale moves its stock before we import it. Once imported, our push expects the
+    level we pushed last and is stale, but Shopify shows what we want: nothing to pull. When
+    Shopify shows less than we would, a sale is missing here: the shop's orders are pulled."""
+    wait_until(lambda: outbound.remote_levels()["shopify"] == 10)
+    shop_id = outbound.shop_ids["shopify"]
+
+    def pulls() -> int:
+        with outbound.engine.container.engine.connect() as db:
+            return int(
+                db.execute(select(func.count()).where(OUTBOX.c.actor == "orders.pull")).scalar_one()
+            )
+
+    def stale_settled(count: int) -> bool:
+        ours = [op for op in outbound.operations("stock.batch") if op.shop_id == shop_id]
+        stale = [op for op in ours if "compare-and-swap" in (op.last_error or "")]
+        return len(stale) == count and all(op.status in ("succeeded", "superseded") for op in ours)
+
+    outbound.shopify.set_stock(outbound.shopify_item, 9)  # the sale, on Shopify...
+    outbound.set_on_hand(9)  # ...and here: we would show 9 too
+    wait_until(lambda: stale_settled(1))
+    assert outbound.remote_levels()["shopify"] == 9
+    assert pulls() == 0
+
+    outbound.shopify.set_stock(outbound.shopify_item, 7)  # a sale we have not seen
+    outbound.set_on_hand(8)
+    wait_until(lambda: stale_settled(2))
+    assert outbound.remote_levels()["shopify"] == 7  # never upward
+    assert pulls() == 1
 
 
 def test_a_429_storm_is_absorbed_and_a_permanent_400_fails_once_with_its_message(

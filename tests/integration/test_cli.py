@@ -28,17 +28,6 @@ def test_db_upgrade_then_sellers_add_prints_a_working_key(
     assert response.json() == {"items": [], "next_cursor": None}
 
 
-def test_demo_seeds_orders_and_prints_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("HUB_ADMIN_API_KEY", raising=False)
-    result = CliRunner().invoke(app, ["demo", "--seed-only"])
-    assert result.exit_code == 0, result.output
-    key = result.output.split("seller API key: ")[1].split()[0]
-    with TestClient(create_app(Settings())) as client:
-        orders = client.get("/orders", headers={"Authorization": f"Bearer {key}"}).json()
-    assert len(orders["items"]) == 24
-
-
 def _product(tmp_path: Path) -> int:
     from decimal import Decimal
 
