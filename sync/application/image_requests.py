@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 
-from imaging.specs import RenditionSpec
 from sqlalchemy import Connection
 
 from hub.infrastructure.images import ProductImage
 from hub.infrastructure.outbound import IMAGES_QUEUE, IMAGES_RENDER_ACTOR, request_operation
+from imaging.specs import RenditionSpec
 from sync.domain.policies import IMAGES_RENDER
 
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from imaging.storage import ObjectStore
 from redis import Redis
 
 from connectors import registry
@@ -17,6 +16,7 @@ from connectors.ratelimit import InProcessRateLimiter, RateLimiter
 from hub.bootstrap import Container, media_url_secret
 from hub.domain.shops import Shop
 from imaging import render as renderer
+from imaging.storage import ObjectStore
 from sync.infrastructure.credentials import SqlCredentialStore
 from sync.infrastructure.outbox import OutboxMessage, Publisher, add_message
 from sync.infrastructure.rate_limits import RedisRateLimiter
