@@ -389,7 +389,10 @@ def test_a_network_outage_on_every_broker_connection_loses_no_message(
     assert proxy.refused >= 1, "reconnects met the outage"
     failure = hub.relay_failures()[0].exc_info
     assert failure is not None
-    assert issubclass(failure[0], dramatiq.errors.BrokerConnectionError), failure
+    # Dramatiq's connection error, or, when the reset lands mid-connect on a loaded host, pika's
+    # own ValueError about the socket (it checks getpeername() after connecting).
+    socket_reset = issubclass(failure[0], ValueError) and "socket" in str(failure[1])
+    assert issubclass(failure[0], dramatiq.errors.BrokerConnectionError) or socket_reset, failure
     hub.deliver(after, "evt-after")
 
     everything = before + during + after
