@@ -146,3 +146,36 @@ class SqlOutboundRequests:
             actor=FULFILLMENT_PUSH_ACTOR,
             queue=FULFILLMENT_QUEUE,
         )
+
+
+PULL_TRIGGER_KIND = "orders.pull"  # a pull queued for a shop; the scan takes it when it starts
+PULL_ACTOR_QUEUE = ("orders.pull", "orders")
+
+
+def trigger_pull(db: Connection, shop_id: int, *, delay_ms: int) -> bool:
+    """Queue one order pull for the shop unless one is queued and not started: many hints
+    (stale stock pushes, say) make one scan. True when this call queued it."""
+    now = utcnow()
+    created = db.execute(
+        _dialect_insert(db)(TRIGGERS)
+        .values(
+            kind=PULL_TRIGGER_KIND,
+            shop_id=shop_id,
+            due_at=now + timedelta(milliseconds=delay_ms),
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["kind", "shop_id"])
+        .returning(TRIGGERS.c.shop_id)
+    ).first()
+    if created is None:
+        return False
+    actor, queue = PULL_ACTOR_QUEUE
+    add_message(db, actor, queue, {"shop_id": shop_id}, delay_ms=delay_ms)
+    return True
+
+
+def trigger_actor(kind: str) -> tuple[str, str]:
+    """The actor a queued trigger of ``kind`` sends its message to."""
+    if kind == PULL_TRIGGER_KIND:
+        return PULL_ACTOR_QUEUE
+    return PUSH_ACTORS[PushKind(kind)]

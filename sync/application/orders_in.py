@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete
+
 from connectors.contract import (
     AuthError,
     NotFound,
@@ -22,6 +24,7 @@ from hub.application.orders import import_order
 from hub.domain.orders import ImportOrder
 from hub.domain.shops import Shop, ShopStatus
 from hub.infrastructure.clock import utcnow
+from hub.infrastructure.outbound import PULL_TRIGGER_KIND, TRIGGERS
 from sync.infrastructure import cursors, events
 from sync.worker.runtime import SyncRuntime, shop_context
 
@@ -147,7 +150,14 @@ def pull_orders(
     """
     container, settings = runtime.container, runtime.container.settings
     with container.uow() as uow:
+        if page_cursor is None:  # a new scan covers every pull queued until now
+            uow.connection.execute(
+                delete(TRIGGERS).where(
+                    TRIGGERS.c.kind == PULL_TRIGGER_KIND, TRIGGERS.c.shop_id == shop_id
+                )
+            )
         shop = uow.shops.get(shop_id)
+        uow.commit()
     if shop is None or shop.status is not ShopStatus.ACTIVE:
         return None
     connector = runtime.connector(shop.marketplace.value)

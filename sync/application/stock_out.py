@@ -32,11 +32,10 @@ from hub.domain.shops import Shop, ShopStatus
 from hub.infrastructure.outbound import (
     STOCK_BATCH_ACTOR,
     STOCK_QUEUE,
-    add_message,
     request_operation,
+    trigger_pull,
 )
 from sync.application import operations_run as run
-from sync.application.orders_in import PULL_ACTOR, PULL_QUEUE
 from sync.domain.batches import batch_key, retry_key
 from sync.domain.policies import STOCK_BATCH
 from sync.infrastructure import operations as ops
@@ -242,5 +241,8 @@ def _resend_stale(
             error=f"compare-and-swap stale ({message}); re-sent as operation {new_id}",
         )
         if unknown_sale:  # else the sale that moved it is imported already: nothing to pull
-            add_message(db, PULL_ACTOR, PULL_QUEUE, {"shop_id": operation.shop_id})
+            # One queued pull per shop however many batches go stale before it starts.
+            trigger_pull(
+                db, operation.shop_id or 0, delay_ms=runtime.container.settings.push_debounce_ms
+            )
     runtime.publisher.publish()

@@ -15,9 +15,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from redis import Redis
 from sqlalchemy import select, update
 
-from hub.domain.shops import PushKind, ShopStatus
+from hub.domain.shops import ShopStatus
 from hub.infrastructure.clock import utcnow
-from hub.infrastructure.outbound import PUSH_ACTORS, TRIGGERS
+from hub.infrastructure.outbound import PULL_TRIGGER_KIND, TRIGGERS, trigger_actor
 from sync.application import orders_in
 from sync.application.catalog_jobs import request_catalog_pull
 from sync.application.scheduling import due, pull_interval_seconds
@@ -173,7 +173,12 @@ def sweep_lost_triggers(runtime: SyncRuntime, grace: timedelta = timedelta(minut
                 .where(TRIGGERS.c.kind == kind, TRIGGERS.c.shop_id == shop_id)
                 .values(due_at=now)
             )
-            actor, queue = PUSH_ACTORS[PushKind(kind)]
-            ids.append(add_message(db, actor, queue, {"shop_id": shop_id, "kind": kind}))
+            actor, queue = trigger_actor(kind)
+            payload = (
+                {"shop_id": shop_id}
+                if kind == PULL_TRIGGER_KIND
+                else {"shop_id": shop_id, "kind": kind}
+            )
+            ids.append(add_message(db, actor, queue, payload))
     runtime.publisher.publish(ids=ids)
     return len(lost)

@@ -125,3 +125,15 @@ def test_resuming_a_paused_shop_queues_its_pushes_again(world: World) -> None:
             shops.set_shop_state(uow, world.shop_id, world.principal, paused=paused)
             uow.commit()
     assert triggers(world.container) == [("stock", world.shop_id)]
+
+
+def test_many_pull_hints_for_a_shop_make_one_queued_pull(world: World) -> None:
+    from hub.infrastructure.outbound import PULL_TRIGGER_KIND, trigger_pull
+
+    with world.container.engine.begin() as db:
+        assert trigger_pull(db, world.shop_id, delay_ms=0) is True
+        assert trigger_pull(db, world.shop_id, delay_ms=0) is False
+    with world.container.engine.connect() as db:
+        pulls = db.execute(select(OUTBOX.c.payload).where(OUTBOX.c.actor == "orders.pull")).all()
+    assert [dict(row.payload) for row in pulls] == [{"shop_id": world.shop_id}]
+    assert triggers(world.container, kind=PULL_TRIGGER_KIND) == [(PULL_TRIGGER_KIND, world.shop_id)]
