@@ -1174,6 +1174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     admin_key = secrets.token_urlsafe(24)
     common_env = {
+        "HUB_ALLOW_PRIVATE_URLS": "true",  # the sandboxes listen on loopback
         "HUB_ADMIN_API_KEY": admin_key,
         "HUB_SECRET_KEYS": Fernet.generate_key().decode(),
         "HUB_SHOPIFY_CLIENT_SECRET": SHOPIFY_SECRET,

@@ -1244,6 +1244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     queue_prefix = f"bench_wh_{token}."
     client_secret = secrets.token_urlsafe(CLIENT_SECRET_BYTES)
     base_env = {
+        "HUB_ALLOW_PRIVATE_URLS": "true",  # the sandboxes listen on loopback
         "HUB_DATABASE_URL": config.database_url,
         "HUB_DB_SCHEMA": schema,
         "HUB_ADMIN_API_KEY": secrets.token_urlsafe(24),

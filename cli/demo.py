@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import SecretStr
@@ -123,6 +123,8 @@ def demo_settings(base: Settings, public_base_url: str, admin_key: str) -> Setti
             **hub_secrets(),
             "admin_api_key": SecretStr(admin_key),
             "public_base_url": public_base_url,
+            # The sandboxes and the API listen on loopback over plain HTTP.
+            "allow_private_urls": True,
             "pull_interval_seconds": min(base.pull_interval_seconds, PULL_INTERVAL_SECONDS),
             "pull_overlap_minutes": min(base.pull_overlap_minutes, PULL_OVERLAP_MINUTES),
         }
@@ -174,6 +176,7 @@ class Scenario:
             rate=self.options.rate,
             chaos=chaos,
             seed=self.options.seed,
+            midway=self.change_a_price_rule,
         )
         live = LiveView(observer, buyers, floor, latency, enabled=sys.stdout.isatty())
         latency.start()
@@ -223,7 +226,7 @@ class Scenario:
     # --- set-up ------------------------------------------------------------------------------
 
     def set_up(self) -> Observer:
-        from cli.demo_catalog import PRODUCTS, catalog_document, mockup_png
+        from cli.demo_catalog import PRICE_RULES, PRODUCTS, catalog_document, mockup_png
         from cli.demo_report import Observer, ShopView
         from hub.infrastructure.clock import utcnow
 
@@ -233,13 +236,6 @@ class Scenario:
             "POST", "/sellers", json={"name": f"Demo Prints Co. ({self.run_id})"}
         )
         self.seller_key = seller["api_key"]
-        shops: dict[str, ShopView] = {}
-        for name, body in self.world.shop_connections(seller["id"]).items():
-            shop = self.admin.call("POST", "/shops", json=body)
-            shops[name] = ShopView(
-                shop["id"], name, shop["stock_buffer"], shop["max_listed_quantity"]
-            )
-            self.shop_ids[name] = shop["id"]
         document = catalog_document(seller["id"], self.run_id, self.options.orders)
         path = self.hub.settings.data_dir / f"demo-{self.run_id}-catalog.json"
         path.write_text(json.dumps(document, indent=2))
@@ -266,10 +262,31 @@ class Scenario:
             f"{len(imported['blanks_created'])} blanks imported from {path} "
             "(POST /catalog/import); mockups uploaded"
         )
-        jobs = {
-            name: self.admin.call("POST", f"/shops/{shop_id}/bindings/auto")["id"]
-            for name, shop_id in self.shop_ids.items()
+        shops: dict[str, ShopView] = {}
+        set_up_jobs: dict[str, dict[str, int]] = {}
+        for name, body in self.world.connect_requests(seller["id"]).items():
+            shop, set_up_jobs[name] = self._connect(name, body)
+            shops[name] = ShopView(
+                shop["id"], name, shop["stock_buffer"], shop["max_listed_quantity"]
+            )
+            self.shop_ids[name] = shop["id"]
+        self._wait(
+            "the webhook subscription checks",
+            lambda: self._jobs_done({n: j["webhooks"] for n, j in set_up_jobs.items()}),
+            began,
+        )
+        subscribed = {
+            "shopify": len(self.world.shopify.subscriptions()),
+            "woocommerce": len(self.world.woo.webhooks()),
         }
+        self.echo(
+            "  shops       connected through each marketplace's authorization (Shopify OAuth "
+            "install, Etsy OAuth 2 + PKCE, WooCommerce /wc-auth); webhook subscriptions "
+            f"registered: {subscribed['shopify']} Shopify, {subscribed['woocommerce']} "
+            "WooCommerce (Etsy's live in its portal)"
+        )
+        # Connecting queued each shop's catalog pull: it binds the listings by SKU.
+        jobs = {name: shop_jobs["catalog"] for name, shop_jobs in set_up_jobs.items()}
         observer = Observer(self.hub.engine.runtime, self.world, shops, since)
         self._wait("the catalog pulls", lambda: self._jobs_done(jobs), began)
         bound = observer.load_bindings()
@@ -278,12 +295,55 @@ class Scenario:
                 f"the catalog pulls bound {len(bound)} listings' variants, expected "
                 f"{variants * len(shops)}: see GET /jobs/{{id}} of jobs {jobs}"
             )
+        for name, shop_id in self.shop_ids.items():
+            self.admin.call("PUT", f"/shops/{shop_id}/price-rule", json=PRICE_RULES[name])
+        self.echo(
+            "  prices      a rule per shop (markup, the marketplace's fees, rounding; Etsy in EUR "
+            "at a configured rate): every listing repriced from our base prices"
+        )
         self._wait("the first stock push", lambda: not observer.stock_mismatches(), began)
         self.echo(
             f"  bindings    {len(bound)} from the catalog pulls; first stock push done "
             f"{time.monotonic() - began:.1f} s after set-up began"
         )
         return observer
+
+    def _connect(self, name: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+        """Start the authorization, then play the seller's browser: open the URL, consent (the
+        sandbox's signed-in owner), follow the redirect back to the hub's callback."""
+        import httpx
+
+        started = self.admin.call("POST", "/shops/connect", json=body)
+        with httpx.Client(follow_redirects=True, timeout=30.0) as browser:
+            answer = browser.get(started["authorization_url"])
+        if answer.status_code != 200:
+            raise RuntimeError(
+                f"connecting the {name} shop failed: {answer.status_code} {answer.text[:300]}"
+            )
+        if name != "woocommerce":
+            connected = answer.json()
+            jobs = {
+                "catalog": connected["catalog_job_id"],
+                "webhooks": connected["webhook_check_job_id"],
+            }
+            return connected["shop"], jobs
+        # WooCommerce posted the keys to the hub's callback, then sent the browser to the
+        # return page: the shop and its jobs are found through the API.
+        if not answer.json().get("success"):
+            raise RuntimeError(f"the WooCommerce authorization was refused: {answer.text[:300]}")
+        found = [
+            shop
+            for shop in self.admin.call("GET", "/shops")
+            if shop["marketplace"] == name and shop["seller_id"] == body["seller_id"]
+        ]
+        if len(found) != 1:
+            raise RuntimeError(f"the WooCommerce callback did not connect one shop: {found}")
+        shop = found[0]
+        jobs = {}
+        for kind, key in (("catalog.pull", "catalog"), ("webhooks.check", "webhooks")):
+            page = self.admin.call("GET", "/jobs", params={"shop_id": shop["id"], "kind": kind})
+            jobs[key] = page["items"][0]["id"]
+        return shop, jobs
 
     def _jobs_done(self, jobs: dict[str, int]) -> bool:
         statuses = {name: self.admin.call("GET", f"/jobs/{job}") for name, job in jobs.items()}
@@ -297,6 +357,16 @@ class Scenario:
             if time.monotonic() - began > SETUP_LIMIT_SECONDS:
                 raise RuntimeError(f"set-up: {what} did not finish in {SETUP_LIMIT_SECONDS:.0f} s")
             time.sleep(0.1)
+
+    def change_a_price_rule(self) -> None:
+        """The seller changes one shop's rule while buyers order: its listings are repriced."""
+        from cli.demo_catalog import MIDWAY_RULE_CHANGE, PRICE_RULES
+
+        name, change = MIDWAY_RULE_CHANGE
+        self.admin.call(
+            "PUT", f"/shops/{self.shop_ids[name]}/price-rule", json={**PRICE_RULES[name], **change}
+        )
+        self.echo(f"  prices      {name} rule changed midway: {change}")
 
     # --- drain -------------------------------------------------------------------------------
 

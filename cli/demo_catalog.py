@@ -122,6 +122,48 @@ def on_hand_for(blank: BlankDef, orders: int) -> int:
     return 20 + math.ceil(orders * blank.share)
 
 
+# What a print costs us: blank, ink and labour, as a share of our default retail price.
+COST_SHARE = Decimal("0.40")
+
+
+def production_cost(retail: Decimal) -> Decimal:
+    return (retail * COST_SHARE).quantize(Decimal("0.01"))
+
+
+# Each shop's price rule (PUT /shops/{id}/price-rule): the marketplace's fees, the seller's
+# markup and rounding; the Etsy shop sells in euros at a configured rate.
+PRICE_RULES: dict[str, dict[str, str]] = {
+    "shopify": {
+        "currency": "USD",
+        "base_currency": "USD",
+        "conversion_rate": "1",
+        "markup_percent": "10",
+        "fee_percent": "2.9",
+        "fee_fixed": "0.30",
+        "rounding": "to_99",
+    },
+    "etsy": {
+        "currency": "EUR",
+        "base_currency": "USD",
+        "conversion_rate": "0.92",
+        "markup_percent": "15",
+        "fee_percent": "6.5",
+        "fee_fixed": "0.20",
+        "rounding": "to_95",
+    },
+    "woocommerce": {
+        "currency": "USD",
+        "base_currency": "USD",
+        "conversion_rate": "1",
+        "markup_percent": "5",
+        "markup_fixed": "1.00",
+        "rounding": "whole",
+    },
+}
+# Halfway through the orders the Etsy seller raises the markup: every Etsy listing is repriced.
+MIDWAY_RULE_CHANGE = ("etsy", {"markup_percent": "25"})
+
+
 def catalog_document(seller_id: int, run_id: str, orders: int) -> dict[str, Any]:
     """The bulk import document (the format of ``hub.application.catalog_import``)."""
     return {
@@ -143,6 +185,7 @@ def catalog_document(seller_id: int, run_id: str, orders: int) -> dict[str, Any]
                     {
                         "sku": variant.sku,
                         "price": str(variant.price),
+                        "cost": str(production_cost(variant.price)),
                         "options": variant.options,
                         "print_file_ref": f"print/{variant.sku.lower()}.png",
                         "blanks": [

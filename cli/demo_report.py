@@ -153,6 +153,43 @@ class Observer:
                 )
         return found
 
+    def price_mismatches(self) -> list[dict[str, Any]]:
+        """Bound listings whose marketplace price is not the price the hub decided (or that
+        have no decided price although every shop has a rule and every variant a cost)."""
+        with self.engine.connect() as db:
+            decided = dict(
+                db.execute(
+                    select(BINDINGS.c.id, BINDINGS.c.listed_price).where(
+                        BINDINGS.c.shop_id.in_(self.shop_ids)
+                    )
+                ).all()
+            )
+        found = []
+        for item in self.items:
+            wanted = decided.get(item.binding_id)
+            shows = self.world.price(item.marketplace, item.item_id, item.sku)
+            if wanted is None or shows != wanted:
+                found.append(
+                    {
+                        "marketplace": item.marketplace,
+                        "sku": item.sku,
+                        "item": item.item_id,
+                        "hub": None if wanted is None else str(wanted),
+                        "marketplace_shows": None if shows is None else str(shows),
+                    }
+                )
+        return found
+
+    def prices_pushed(self, db: Connection) -> int:
+        """Listings whose price the hub has written."""
+        return int(
+            db.execute(
+                select(func.count()).where(
+                    BINDINGS.c.shop_id.in_(self.shop_ids), BINDINGS.c.last_pushed_price.is_not(None)
+                )
+            ).scalar_one()
+        )
+
     # --- the hub's work, counted -------------------------------------------------------------
 
     def in_scope(self) -> Any:
@@ -237,7 +274,7 @@ class Observer:
                 .select_from(STATES.join(BINDINGS, BINDINGS.c.id == STATES.c.binding_id))
                 .where(
                     BINDINGS.c.shop_id.in_(self.shop_ids),
-                    STATES.c.kind.in_([kind.value for kind in PUSH_ACTORS]),  # not yet: price
+                    STATES.c.kind.in_([kind.value for kind in PUSH_ACTORS]),
                     STATES.c.desired_version > STATES.c.pushed_version,
                 )
             ).scalar_one()
@@ -341,6 +378,8 @@ class Report:
     orders_with_wrong_lines: int
     stock_mismatches: int
     stock_pushes: dict[str, int]
+    prices_pushed: int
+    price_mismatches: int
     fulfillments_shipped: int
     fulfillments_pushed: int
     duplicate_tracking_writes: int
@@ -378,6 +417,8 @@ class Report:
             "no duplicate orders": self.duplicate_orders == 0 and self.unexpected_orders == 0,
             "orders imported with their lines": self.orders_with_wrong_lines == 0,
             "no stock mismatches": self.stock_mismatches == 0,
+            "prices pushed": self.prices_pushed > 0,
+            "no price mismatches": self.price_mismatches == 0,
             "no duplicate tracking writes": self.duplicate_tracking_writes == 0,
             "no failed operations": self.failed_operations == 0,
             "every shipped fulfillment pushed": (
@@ -421,6 +462,7 @@ def build_report(
             .limit(20)
         ).all()
         units = _units(db, [row.id for row in orders])
+        prices_pushed = observer.prices_pushed(db)
         shipments = db.execute(
             select(ORDERS.c.shop_id, ORDERS.c.external_id, FULFILLMENTS.c.tracking_number)
             .join(ORDERS, ORDERS.c.id == FULFILLMENTS.c.order_id)
@@ -461,6 +503,7 @@ def build_report(
         or not _remote_images(world, name[row.shop_id], row.external_listing_id)
     )
     mismatches = observer.stock_mismatches()
+    price_mismatches = observer.price_mismatches()
     webhook = observer.webhook_latencies(placed)
     report = Report(
         orders_requested=requested,
@@ -471,6 +514,8 @@ def build_report(
         unexpected_orders=len(set(held) - set(wanted)),
         orders_with_wrong_lines=wrong_lines,
         stock_mismatches=len(mismatches),
+        prices_pushed=prices_pushed,
+        price_mismatches=len(price_mismatches),
         stock_pushes={
             marketplace: counts[(STOCK_BATCH, shop.id, ops.SUCCEEDED)]
             for marketplace, shop in observer.shops.items()
@@ -502,7 +547,7 @@ def build_report(
         webhooks=webhooks,
         marketplace_errors={name: answers.errors() for name, answers in world.answers.items()},
         backlog=backlog,
-        mismatch_details=mismatches[:20],
+        mismatch_details=(mismatches + price_mismatches)[:20],
         failed_details=[
             {"id": row.id, "kind": row.kind, "shop_id": row.shop_id, "error": row.last_error}
             for row in failed
@@ -566,6 +611,8 @@ def render(report: Report) -> str:
         f"wrong lines {report.orders_with_wrong_lines}",
         "  webhooks          " + ", ".join(f"{k} {v}" for k, v in report.webhooks.items()),
         f"  stock             mismatches {report.stock_mismatches}; pushes {pushes}",
+        f"  prices            pushed {report.prices_pushed} listings' prices, "
+        f"mismatches {report.price_mismatches}",
         f"  tracking          shipped {report.fulfillments_shipped}, pushed "
         f"{report.fulfillments_pushed}, duplicate writes {report.duplicate_tracking_writes}",
         f"  images            pushed {report.images_pushed} for {report.bound_listings} bound "

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
@@ -48,32 +49,50 @@ class WebhookStats:
         return dict(vars(self))
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One signed POST a marketplace makes for a webhook subscription, and how to tell the
+    marketplace what came of it (WooCommerce disables a webhook after failed deliveries,
+    Shopify deletes one)."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    record: Callable[[int | None], object] | None = None
+
+
 class Courier:
-    """Delivers the marketplaces' signed webhooks to the hub; with chaos some are lost, some
-    sent twice (the identical delivery, as a marketplace's retry is) and some held back until
-    the next one has gone (reordered)."""
+    """Delivers the marketplaces' signed webhooks to the hub, to the addresses the hub
+    subscribed; with chaos some are lost, some sent twice (the identical delivery, as a
+    marketplace's retry is) and some held back until the next one has gone (reordered)."""
 
     def __init__(self, *, chaos: bool, rng: random.Random) -> None:
         self.chaos = chaos
         self.rng = rng
         self.stats = WebhookStats()
         self.client = httpx.Client(timeout=10.0)
-        self._held: tuple[PlacedOrder, str, bytes, dict[str, str]] | None = None
+        self._held: tuple[PlacedOrder, Delivery] | None = None
 
-    def deliver(self, order: PlacedOrder, url: str, body: bytes, headers: dict[str, str]) -> None:
+    def deliver(self, order: PlacedOrder, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            self._deliver_one(order, delivery)
+
+    def _deliver_one(self, order: PlacedOrder, delivery: Delivery) -> None:
         if self.chaos:
             roll = self.rng.random()
             if roll < DROP_RATE:
                 self.stats.dropped += 1
+                if delivery.record is not None:
+                    delivery.record(None)  # lost on the way: a failed delivery to the sender
                 return
             if roll < DROP_RATE + REORDER_RATE and self._held is None:
                 self.stats.reordered += 1
-                self._held = (order, url, body, headers)
+                self._held = (order, delivery)
                 return
-        self._post(order, url, body, headers)
+        self._post(order, delivery)
         if self.chaos and self.rng.random() < DUPLICATE_RATE:
             self.stats.duplicated += 1
-            self._post(order, url, body, headers)
+            self._post(order, delivery)
         self.flush()
 
     def flush(self) -> None:
@@ -82,12 +101,15 @@ class Courier:
         if held is not None:
             self._post(*held)
 
-    def _post(self, order: PlacedOrder, url: str, body: bytes, headers: dict[str, str]) -> None:
+    def _post(self, order: PlacedOrder, delivery: Delivery) -> None:
         self.stats.sent += 1
         try:
-            status = self.client.post(url, content=body, headers=headers).status_code
+            answer = self.client.post(delivery.url, content=delivery.body, headers=delivery.headers)
+            status: int | None = answer.status_code
         except httpx.HTTPError:
-            status = 0
+            status = None
+        if delivery.record is not None:
+            delivery.record(status)
         if status != 200:
             self.stats.refused += 1
         elif order.delivered_at is None:
@@ -145,7 +167,9 @@ class Buyers:
         rate: float,
         chaos: Chaos | None,
         seed: int = 7,
+        midway: Callable[[], None] | None = None,
     ) -> None:
+        self.midway = midway  # run once when half the orders are placed
         self.world = world
         self.api_url = api_url
         self.shop_ids = shop_ids
@@ -181,6 +205,8 @@ class Buyers:
                 self._place_one()
                 if self.chaos is not None:
                     self.chaos.tick(index + 1, self.total)
+                if self.midway is not None and index + 1 == max(1, self.total // 2):
+                    self.midway()
             self.courier.flush()
         except BaseException as error:  # reported by the demo, not lost in a thread
             self.error = error
@@ -194,12 +220,12 @@ class Buyers:
         for marketplace in self.rng.sample(MARKETPLACES, len(MARKETPLACES)):
             placed = self._try(marketplace)
             if placed is not None:
-                order, url, body, headers = placed
+                order, deliveries = placed
                 self.placed.append(order)
-                self.courier.deliver(order, url, body, headers)
+                self.courier.deliver(order, deliveries)
                 return
 
-    def _try(self, marketplace: str) -> tuple[PlacedOrder, str, bytes, dict[str, str]] | None:
+    def _try(self, marketplace: str) -> tuple[PlacedOrder, list[Delivery]] | None:
         wanted = self._basket()
         world = self.world
         with world.lock(marketplace):
@@ -213,8 +239,7 @@ class Buyers:
             locations = {loc.sku: loc for loc, _ in wanted}
             external_id = self._order(marketplace, [(locations[s], q) for s, q in basket.items()])
         order = PlacedOrder(marketplace, external_id, basket, time.time())
-        url, body, headers = self._webhook(marketplace, external_id)
-        return order, url, body, headers
+        return order, self._webhooks(marketplace, external_id)
 
     def _basket(self) -> list[tuple[Location, int]]:
         lines = 1 if self.rng.random() < 0.7 else 2
@@ -265,19 +290,35 @@ class Buyers:
             world.woo.set_stock(loc.woo_item, (world.woo.stock(loc.woo_item) or 0) - quantity)
         return str(order_id)
 
-    def _webhook(self, marketplace: str, external_id: str) -> tuple[str, bytes, dict[str, str]]:
-        world, api = self.world, self.api_url
+    def _webhooks(self, marketplace: str, external_id: str) -> list[Delivery]:
+        """The deliveries the marketplace makes for a new order: to every subscription the hub
+        registered (Shopify, WooCommerce), or to the address in Etsy's developer portal."""
+        world = self.world
         if marketplace == "shopify":
             payload = world.shopify.order_webhook_payload(external_id)
-            body, headers = world.shopify.signed_webhook("orders/create", payload)
-            return f"{api}/webhooks/shopify", body, headers
+            return [
+                Delivery(
+                    sent.address,
+                    sent.body,
+                    sent.headers,
+                    partial(world.shopify.record_delivery, sent.subscription_id),
+                )
+                for sent in world.shopify.subscription_deliveries("orders/create", payload)
+            ]
         if marketplace == "etsy":
             event = world.etsy.order_event(int(external_id))
             body, headers = world.etsy.signed_webhook("order.paid", event)
-            return f"{api}/webhooks/etsy", body, headers
+            return [Delivery(f"{self.api_url}/webhooks/etsy", body, headers)]
         payload = world.woo.order_json(int(external_id))
-        body, headers = world.woo.signed_webhook("order.created", payload)
-        return f"{api}/webhooks/woocommerce/{self.shop_ids['woocommerce']}", body, headers
+        return [
+            Delivery(
+                sent.delivery_url,
+                sent.body,
+                sent.headers,
+                partial(world.woo.record_delivery, sent.webhook_id),
+            )
+            for sent in world.woo.signed_deliveries("order.created", payload)
+        ]
 
 
 class PrintFloor:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from cli import bindings, catalog, events, jobs, resync, sellers, shops
+from cli import bindings, buyers, catalog, events, jobs, prices, resync, sellers, shops
 from cli import demo as demo_module
+from cli import secrets as secrets_commands
 from cli.output import fail, load_settings
+from cli.prune import prune_command
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 app = typer.Typer(
     help="marketplace-hub: orders in, stock, images and tracking out.", no_args_is_help=True
@@ -20,14 +26,18 @@ images_app = typer.Typer(help="Product images.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sellers.app, name="sellers")
 app.add_typer(shops.app, name="shops")
+app.add_typer(buyers.app, name="buyers")
 app.add_typer(bindings.app, name="bindings")
+app.add_typer(prices.app, name="prices")
 app.add_typer(resync.app, name="resync")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(events.app, name="events")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(keys_app, name="keys")
+app.add_typer(secrets_commands.app, name="secrets")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(images_app, name="images")
+app.command("prune")(prune_command)
 
 
 @app.command()
@@ -48,7 +58,17 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
+        proxy_headers=False,  # HUB_TRUSTED_PROXIES alone decides whose X-Forwarded-For counts
     )
+
+
+def _logged_settings() -> Settings:
+    """The settings, with the hub's JSON logs (redacted) configured for this process."""
+    from hub.infrastructure.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return settings
 
 
 def _wait_for_signal() -> None:
@@ -82,7 +102,7 @@ def worker(
         raise typer.Exit(2)
     if skipped:
         queues = [queue for queue in (queues or QUEUES) if queue not in skipped]
-    engine = SyncEngine(load_settings())
+    engine = SyncEngine(_logged_settings())
     engine.start_worker(threads, queues)
     typer.echo(f"worker running with {threads or engine.settings.worker_threads} threads")
     try:
@@ -96,7 +116,7 @@ def relay() -> None:
     """Publish outbox rows to the broker (woken by LISTEN/NOTIFY on PostgreSQL)."""
     from sync.worker.engine import SyncEngine
 
-    engine = SyncEngine(load_settings())
+    engine = SyncEngine(_logged_settings())
     engine.start_relay()
     typer.echo("outbox relay running")
     try:
@@ -110,7 +130,7 @@ def scheduler() -> None:
     """Schedule order pulls and sweeps; one leader among many through a Redis lock."""
     from sync.worker.engine import SyncEngine
 
-    engine = SyncEngine(load_settings())
+    engine = SyncEngine(_logged_settings())
     engine.start_scheduler()
     typer.echo("scheduler running")
     try:
@@ -130,7 +150,7 @@ def run(
     from hub.infrastructure.migrations import upgrade
     from sync.worker.engine import SyncEngine
 
-    engine = SyncEngine(load_settings())
+    engine = SyncEngine(_logged_settings())
     if engine.settings.is_sqlite:
         upgrade(engine.container.engine)
     engine.recover()
@@ -143,6 +163,8 @@ def run(
             host=engine.settings.host,
             port=port or engine.settings.port,
             access_log=False,
+            log_config=None,  # the hub's JSON logs, not uvicorn's own
+            proxy_headers=False,  # HUB_TRUSTED_PROXIES alone decides whose X-Forwarded-For counts
         )
     finally:
         engine.stop()

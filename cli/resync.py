@@ -11,10 +11,12 @@ from typing import Any
 import typer
 
 from cli.bindings import active_shop, variant_for_sku
-from cli.output import RELAY_NOTE, explain, fail, hub, parse_when, usage
+from cli.output import ADMIN, RELAY_NOTE, explain, fail, hub, parse_when, usage
 from cli.shops import not_found_hint
 
-app = typer.Typer(help="Pull or push again: orders, stock, catalog, images.", no_args_is_help=True)
+app = typer.Typer(
+    help="Pull or push again: orders, stock, prices, catalog, images.", no_args_is_help=True
+)
 
 
 @app.command("orders")
@@ -88,6 +90,31 @@ def stock(
         uow.commit()
     scope = f"SKU {sku!r}" if sku else f"{bumped} binding(s)"
     typer.echo(f"shop {shop}: stock of {scope} queued to be pushed; {RELAY_NOTE}")
+
+
+@app.command("prices")
+def prices(shop: int = typer.Option(..., "--shop", help="The shop's id.")) -> None:
+    """Reprice the shop's bindings from its rule (as after a rate change: a price below its
+    floor is kept and flagged) and push every listed price again."""
+    from cli.prices import shop_hint
+    from hub.application.pricing import resync_prices
+
+    what = f"prices of shop {shop} not resynced"
+    with hub() as container, explain(what, shop_hint), container.uow() as uow:
+        active_shop(uow, shop, what)
+        report = resync_prices(uow, shop, ADMIN)
+        if not report.queued:
+            fail(
+                f"{what}: shop {shop} has no binding with a listed price; bind variants with a "
+                f"cost (`hub bindings auto --shop {shop}`) and see `hub prices preview --shop "
+                f"{shop}`"
+            )
+        uow.commit()
+    flagged = f"; {len(report.flagged)} flagged for review" if report.flagged else ""
+    typer.echo(
+        f"shop {shop}: prices of {report.queued} binding(s) queued to be pushed "
+        f"({len(report.changed)} repriced){flagged}; {RELAY_NOTE}"
+    )
 
 
 @app.command("catalog")

@@ -30,6 +30,7 @@ from connectors.testing import FaultInjector
 from connectors.woocommerce.sandbox import WooCommerceSandbox
 
 MARKETPLACES = ("shopify", "etsy", "woocommerce")
+SHOPIFY_CLIENT_ID = "demo-hub-client-id"
 SHOPIFY_CLIENT_SECRET = "shpss_demo_client_secret"  # noqa: S105 - the simulators' own secrets
 SHOPIFY_ACCESS_TOKEN = "shpat_demo_access_token"  # noqa: S105
 ETSY_KEYSTRING = "demoetsykeystring0123456789"
@@ -78,6 +79,8 @@ class Marketplaces:
         self.shopify = ShopifySandbox(
             shop_domain=f"demo-prints-{run_id}.myshopify.com",
             access_token=SHOPIFY_ACCESS_TOKEN,
+            client_id=SHOPIFY_CLIENT_ID,
+            currency="USD",
             client_secret=SHOPIFY_CLIENT_SECRET,
             bucket_size=SHOPIFY_BUCKET,
             restore_rate=SHOPIFY_RESTORE_RATE,
@@ -90,7 +93,9 @@ class Marketplaces:
             seed=seed,
         )
         self.etsy_shop_id = self.etsy.add_shop(
-            40_000_000 + int(run_id, 16) % 9_000_000, shop_name=f"DemoPrints{run_id}"
+            40_000_000 + int(run_id, 16) % 9_000_000,
+            shop_name=f"DemoPrints{run_id}",
+            currency="EUR",
         ).shop_id
         self.woo = WooCommerceSandbox(
             site=f"https://demo-prints-{run_id}.example.com",
@@ -158,6 +163,7 @@ class Marketplaces:
             ],
             title=product.title,
             quantity_on_property=[SIZE_PROPERTY] if sized else [],
+            price_on_property=[SIZE_PROPERTY] if sized else [],
             sku_on_property=[SIZE_PROPERTY] if sized else [],
         )
         for variant, shopify_variant, woo_variation in zip(
@@ -185,6 +191,15 @@ class Marketplaces:
             return self.woo.stock(item_id)
         listing, _, sku = item_id.partition(":")
         return self.etsy.stock(int(listing), sku or None)
+
+    def price(self, marketplace: str, item_id: str, sku: str) -> Decimal | None:
+        """What buyers pay for a bound item now, in the shop's currency."""
+        if marketplace == "shopify":
+            return self.shopify.variant_price(sku)
+        if marketplace == "woocommerce":
+            return self.woo.price(item_id)
+        listing, _, _ = item_id.partition(":")
+        return self.etsy.price(int(listing), sku)
 
     def location_stock(self, marketplace: str, location: Location) -> int:
         if marketplace == "shopify":
@@ -215,6 +230,34 @@ class Marketplaces:
                     serve_in_thread(self.answers[name], host=host, port=port)
                 )
             yield dict(self.urls)
+
+    def connect_requests(self, seller_id: int) -> dict[str, dict[str, Any]]:
+        """The ``POST /shops/connect`` body starting each sandbox shop's authorization, as a
+        seller would (served: ``serve``); the seller signed in to each is its shop's owner."""
+        return {
+            "shopify": {
+                "marketplace": "shopify",
+                "seller_id": seller_id,
+                "shop": self.shopify.shop_domain,
+                "name": "Demo Prints (Shopify)",
+                "api_base_url": self.urls["shopify"],
+            },
+            "etsy": {
+                "marketplace": "etsy",
+                "seller_id": seller_id,
+                "name": "Demo Prints (Etsy)",
+                "stock_buffer": 1,
+                "api_base_url": self.urls["etsy"],
+            },
+            "woocommerce": {
+                "marketplace": "woocommerce",
+                "seller_id": seller_id,
+                "shop": self.woo.site,
+                "name": "Demo Prints (WooCommerce)",
+                "stock_buffer": 2,
+                "api_base_url": self.urls["woocommerce"],
+            },
+        }
 
     def shop_connections(self, seller_id: int) -> dict[str, dict[str, Any]]:
         """The ``POST /shops`` body connecting each sandbox's shop (served: ``serve``)."""
@@ -286,6 +329,7 @@ class StatusCounts:
 def hub_secrets() -> dict[str, Any]:
     """The app-wide secrets the hub needs for these simulators (``Settings`` fields)."""
     return {
+        "shopify_client_id": SHOPIFY_CLIENT_ID,
         "shopify_client_secret": SecretStr(SHOPIFY_CLIENT_SECRET),
         "etsy_keystring": ETSY_KEYSTRING,
         "etsy_shared_secret": SecretStr(ETSY_SHARED_SECRET),
@@ -296,6 +340,8 @@ def hub_secrets() -> dict[str, Any]:
 def hub_environment() -> dict[str, str]:
     """The same as ``HUB_*`` variables, for a hub run apart (``hub run``)."""
     return {
+        "HUB_ALLOW_PRIVATE_URLS": "true",  # the simulators listen on loopback, over plain http
+        "HUB_SHOPIFY_CLIENT_ID": SHOPIFY_CLIENT_ID,
         "HUB_SHOPIFY_CLIENT_SECRET": SHOPIFY_CLIENT_SECRET,
         "HUB_ETSY_KEYSTRING": ETSY_KEYSTRING,
         "HUB_ETSY_SHARED_SECRET": ETSY_SHARED_SECRET,
@@ -336,8 +382,10 @@ def describe(world: Marketplaces) -> str:
         "  the hub's app secrets for them:",
         *(f"    {key}={value}" for key, value in hub_environment().items()),
         "",
-        "  connect a shop: POST /shops with one of these bodies (your seller's id for seller_id),",
-        "  then POST /shops/{id}/bindings/auto binds its listings by SKU:",
+        "  connect a shop as a seller does: POST /shops/connect with one of these bodies (your",
+        "  seller's id for seller_id), then open the authorization_url it returns:",
+        *(f"    {json.dumps(body)}" for body in world.connect_requests(seller_id=0).values()),
+        "  or with pasted credentials: POST /shops with one of these bodies:",
         *(f"    {json.dumps(body)}" for body in shops.values()),
     ]
     return "\n".join(lines)

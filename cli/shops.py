@@ -22,7 +22,9 @@ from hub.bootstrap import Container
 from hub.domain.errors import DomainError, NotFound
 from hub.domain.shops import Marketplace, Shop, ShopStatus
 
-app = typer.Typer(help="Shop connections: add, list, status, pause, resume.", no_args_is_help=True)
+app = typer.Typer(
+    help="Shop connections: connect, add, list, status, pause, resume.", no_args_is_help=True
+)
 LIST_HINT = "see `hub shops list` for the shops there are"
 
 
@@ -122,6 +124,7 @@ def add(
                 credentials=credentials,
             ),
             ADMIN,
+            allow_private_urls=container.settings.allow_private_urls,
         )
         uow.commit()
     stored = (
@@ -134,6 +137,109 @@ def add(
         f"{seller}; {stored}"
     )
     typer.echo(f"next: `hub bindings auto --shop {shop.id}` binds its listings to ours by SKU")
+
+
+@app.command("connect")
+def connect(
+    marketplace: Marketplace = typer.Argument(..., case_sensitive=False),
+    seller: int = typer.Option(..., "--seller", help="The seller who owns the shop."),
+    shop: str | None = typer.Option(
+        None,
+        "--shop",
+        help="Shopify: the myshopify.com domain; WooCommerce: the store URL; Etsy: not needed.",
+    ),
+    name: str | None = typer.Option(None, help="A name for people (default: the store's)."),
+    stock_buffer: int = typer.Option(0, min=0, help="Units held back from every listing."),
+    max_listed_quantity: int | None = typer.Option(None, min=0, help="Cap on listed quantity."),
+    backfill_days: int | None = typer.Option(
+        None,
+        min=0,
+        help="How far back the first order pull reaches (default HUB_PULL_BACKFILL_DAYS).",
+    ),
+    api_base_url: str | None = typer.Option(None, help="Override for sandboxes and tests."),
+    keys_env: str | None = typer.Option(
+        None,
+        "--keys-env",
+        metavar="PREFIX",
+        help="WooCommerce only: connect with pasted keys read from PREFIXCONSUMER_KEY and "
+        "PREFIXCONSUMER_SECRET instead of the authorization flow.",
+    ),
+    as_json: bool = json_option(),
+) -> None:
+    """Start the marketplace's own authorization and print the URL to open in a browser signed
+    in to the store; the shop is connected when the marketplace calls the hub back."""
+    from connectors import registry
+    from connectors.contract import AuthorizationRejected, ConnectorError, ShopAuthorization
+    from hub.domain.onboarding import ConnectOptions
+    from sync.application import onboarding
+
+    command = onboarding.StartConnect(
+        seller_id=seller,
+        marketplace=marketplace,
+        shop=shop,
+        api_base_url=api_base_url,
+        options=ConnectOptions(
+            name=name,
+            stock_buffer=stock_buffer,
+            max_listed_quantity=max_listed_quantity,
+            backfill_days=backfill_days,
+        ),
+    )
+    what = f"{marketplace.value} shop not connected"
+    with hub() as container, explain(what, _add_hint):
+        connector = registry.create(
+            marketplace.value, registry.config_from_settings(marketplace.value, container.settings)
+        )
+        try:
+            assert isinstance(connector, ShopAuthorization)
+            if keys_env is not None:
+                key = os.environ.get(f"{keys_env}CONSUMER_KEY")
+                secret = os.environ.get(f"{keys_env}CONSUMER_SECRET")
+                connect_keys = getattr(connector, "connect_with_keys", None)
+                if marketplace is not Marketplace.WOOCOMMERCE or connect_keys is None:
+                    usage("--keys-env: only WooCommerce keys can be pasted")
+                if not (shop and key and secret):
+                    usage(
+                        f"--keys-env {keys_env}: give --shop and export {keys_env}CONSUMER_KEY "
+                        f"and {keys_env}CONSUMER_SECRET"
+                    )
+                onboarding.check_shop_urls(
+                    command, allow_private_urls=container.settings.allow_private_urls
+                )
+                try:
+                    found = connect_keys(shop, key, secret, api_base_url=api_base_url)
+                except (AuthorizationRejected, ConnectorError) as error:
+                    usage(f"the store refused these keys: {error.message}")
+                done = onboarding.connect_with_keys(container, ADMIN, command, found)
+                if as_json:
+                    print_json({"shop_id": done.shop.id, "warnings": list(done.warnings)})
+                    return
+                typer.echo(
+                    f"shop {done.shop.id} connected: {marketplace.value} "
+                    f"{done.shop.external_id!r}; webhooks, a catalog pull and a "
+                    f"{done.backfill_days}-day order backfill are queued"
+                )
+                return
+            started = onboarding.start_connect(container, connector, ADMIN, command)
+        finally:
+            connector.close()
+    if as_json:
+        print_json(
+            {
+                "authorization_url": started.authorization_url,
+                "expires_at": started.expires_at,
+                "warnings": list(started.warnings),
+            }
+        )
+        return
+    typer.echo(f"open this URL in a browser signed in to the {marketplace.value} store:")
+    typer.echo(f"  {started.authorization_url}")
+    typer.echo(
+        f"it is valid until {started.expires_at:%H:%M} UTC and works once; the shop appears in "
+        "`hub shops list` when the marketplace calls the hub back"
+    )
+    for warning in started.warnings:
+        typer.echo(f"warning: {warning}")
 
 
 def _add_hint(error: DomainError) -> str:
@@ -222,18 +328,29 @@ def status(
             "last pull": _ago(row["last_pull_at"], row["checked_at"]),
             "lag": duration(row["lag_seconds"]),
             "webhooks": row["webhook_state"],
+            "token": _expiry(row["access_expires_at"], row["checked_at"]),
             "failed jobs": row["failed_operations"],
         }
         for row in rows
     ]
     print_table(
         table,
-        ["id", "shop", "status", "last pull", "lag", "webhooks", "failed jobs"],
+        ["id", "shop", "status", "last pull", "lag", "webhooks", "token", "failed jobs"],
         empty="no shops yet; connect one with `hub shops add`",
     )
     for row in rows:
         for advice in _advice(row):
             typer.echo(f"shop {row['shop_id']}: {advice}")
+
+
+def _expiry(when: datetime | None, now: datetime) -> str:
+    """Rotating tokens (Etsy) are refreshed before each call once due; others do not expire."""
+    if when is None:
+        return "no expiry"
+    left = (when - now).total_seconds()
+    if left <= 0:
+        return f"expired {duration(-left)} ago (refreshed on next call)"
+    return f"expires in {duration(left)}"
 
 
 def _ago(when: datetime | None, now: datetime) -> str:
@@ -245,8 +362,14 @@ def _advice(row: dict[str, Any]) -> list[str]:
     found: list[str] = []
     if row["status"] == ShopStatus.AUTH_FAILED.value:
         found.append("the marketplace refused its credentials; connect the shop again")
+    elif row["status"] == ShopStatus.DISCONNECTED.value:
+        found.append(
+            "the app was uninstalled from the store; `hub shops connect` connects it again"
+        )
     elif row["status"] == ShopStatus.PAUSED.value:
         found.append(f"paused; `hub shops resume {shop_id}` resumes it")
+    if row["webhook_check"] in ("failing", "silent"):
+        found.append(f"webhooks {row['webhook_check']}: {row['webhook_detail']}")
     if row["failed_operations"]:
         found.append(
             f"{row['failed_operations']} failed job(s); see `hub jobs failed --shop {shop_id}`"
@@ -258,6 +381,7 @@ def status_rows(container: Container, shops: list[Shop]) -> list[dict[str, Any]]
     """The health of each shop from the database (no marketplace is called)."""
     from sqlalchemy import func, select
 
+    from hub.api.onboarding import access_expiry
     from hub.infrastructure.clock import utcnow
     from hub.infrastructure.orders import ORDERS
     from hub.infrastructure.outbound import OPERATIONS
@@ -294,6 +418,8 @@ def status_rows(container: Container, shops: list[Shop]) -> list[dict[str, Any]]
             )
         }
         deliveries = {shop_id: events.last_delivery(db, shop_id) for shop_id in ids}
+    with container.uow() as uow:
+        connections = {shop_id: uow.connections.get(shop_id) for shop_id in ids}
     management = _webhook_management(container, {shop.marketplace.value for shop in shops})
     rows: list[dict[str, Any]] = []
     for shop in shops:
@@ -302,6 +428,7 @@ def status_rows(container: Container, shops: list[Shop]) -> list[dict[str, Any]]
         last_order = newest.get(shop.id)
         delivery = deliveries.get(shop.id)
         managed = management.get(shop.marketplace.value, "unknown")
+        connection = connections[shop.id]
         rows.append(
             {
                 "shop_id": shop.id,
@@ -315,7 +442,15 @@ def status_rows(container: Container, shops: list[Shop]) -> list[dict[str, Any]]
                 "lag_seconds": (now - last_order).total_seconds() if last_order else None,
                 "webhook_management": managed,
                 "last_delivery_at": delivery,
-                "webhook_state": _webhook_state(shop, managed, delivery, now),
+                "webhook_state": _webhook_state(
+                    shop, managed, delivery, now, connection.webhook_status.value
+                ),
+                "webhook_check": connection.webhook_status.value,
+                "webhook_detail": connection.webhook_detail,
+                "webhooks_checked_at": connection.webhooks_checked_at,
+                "connected_at": connection.connected_at,
+                "scopes": list(connection.scopes),
+                "access_expires_at": access_expiry(shop.credentials),
                 "failed_operations": failed.get(shop.id, 0),
             }
         )
@@ -341,9 +476,11 @@ def _webhook_management(container: Container, marketplaces: set[str]) -> dict[st
     return found
 
 
-def _webhook_state(shop: Shop, managed: str, delivery: datetime | None, now: datetime) -> str:
+def _webhook_state(
+    shop: Shop, managed: str, delivery: datetime | None, now: datetime, check: str = "unchecked"
+) -> str:
     if shop.marketplace is Marketplace.WOOCOMMERCE and not shop.credentials.get("webhook_secret"):
         return "no webhook_secret credential: deliveries are refused"
     if delivery is None:
-        return f"{managed}: nothing received yet"
-    return f"{managed}: last delivery {duration((now - delivery).total_seconds())} ago"
+        return f"{managed} ({check}): nothing received yet"
+    return f"{managed} ({check}): last delivery {duration((now - delivery).total_seconds())} ago"

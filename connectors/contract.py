@@ -192,6 +192,30 @@ class StockLevel:
     item_id: str
     quantity: int
     expected_quantity: int | None = None  # compare-and-swap where the marketplace has it
+    # The listing kind (Etsy, WooCommerce) writes the price in the same call; None: untouched.
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PriceLevel:
+    """A listing price where the marketplace sets prices apart from quantities (Shopify)."""
+
+    item_id: str  # Shopify: the variant GID
+    listing_id: str  # Shopify: the product GID (prices are written per product)
+    price: Decimal  # in the shop's currency, quantized to its minor unit
+
+
+@runtime_checkable
+class PriceWriter(Protocol):
+    """Marketplaces with a push kind for price alone (``PushKind.PRICE``)."""
+
+    def price_batches(self, levels: Sequence[PriceLevel]) -> list[list[PriceLevel]]:
+        """The groups one ``set_prices`` call takes, stable and pure (see ``stock_batches``)."""
+        ...
+
+    def set_prices(
+        self, shop: ShopContext, levels: Sequence[PriceLevel], *, idempotency_key: str
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -235,6 +259,104 @@ class WebhookEnvelope:
     resource_id: str | None
     occurred_at: datetime | None
     payload: Mapping[str, Any] | None  # None when the body is only a hint
+
+
+# --------------------------------------------------------------------------------------------
+# Onboarding: a seller's own authorization, and the webhook subscriptions that keep a shop live
+# --------------------------------------------------------------------------------------------
+
+
+class AuthorizationRejected(ConnectorError):
+    """An authorization callback that does not prove itself (a bad Shopify ``hmac``, a missing
+    code or state, keys for another site): answer 401 and store nothing."""
+
+
+@dataclass(frozen=True)
+class AuthorizationStart:
+    """One authorization the hub started: what the marketplace's consent page is sent, and
+    what the callback is checked and exchanged against. Kept server-side under ``state``."""
+
+    state: str  # single-use, ours; Shopify/Etsy echo it, WooCommerce returns it as ``user_id``
+    redirect_uri: str  # our callback for this marketplace, from HUB_PUBLIC_BASE_URL
+    shop_hint: str | None = None  # Shopify: the myshopify domain; WooCommerce: the site URL
+    code_verifier: str | None = field(default=None, repr=False)  # Etsy PKCE (S256 derived)
+    api_base_url: str | None = None  # sandboxes: where the marketplace's pages and API live
+    return_url: str | None = None  # WooCommerce: where the seller's browser lands afterwards
+
+
+@dataclass(frozen=True)
+class AuthorizationCallback:
+    """A callback request as it arrived: the query string and the raw body."""
+
+    query: Mapping[str, str]
+    body: bytes = b""
+    content_type: str = ""
+
+
+@dataclass(frozen=True)
+class ConnectedShop:
+    """What a completed authorization gives: enough to store and reach the shop."""
+
+    external_id: str  # as ``shops.external_id`` holds it (WooCommerce: ``normalize_site``)
+    name: str
+    credentials: Mapping[str, Any] = field(repr=False)
+    api_base_url: str | None = None
+    location_id: str | None = None  # Shopify: the location stock is set at
+    scopes: tuple[str, ...] = ()
+    access_expires_at: datetime | None = None  # rotating tokens (Etsy)
+    currency: str | None = None
+
+
+@runtime_checkable
+class ShopAuthorization(Protocol):
+    """The marketplace's own authorization flow (Shopify OAuth install, Etsy OAuth 2 + PKCE,
+    WooCommerce ``/wc-auth/v1/authorize``). The hub stores the ``AuthorizationStart`` under its
+    state, sends the seller to ``authorization_url`` and, when the callback comes, asks
+    ``callback_state`` which start it belongs to (single use is the hub's to enforce), then
+    ``complete_authorization`` for the shop."""
+
+    def authorization_url(self, start: AuthorizationStart) -> str: ...
+
+    def callback_state(self, callback: AuthorizationCallback) -> str:
+        """The state the callback names, after every check that needs no stored start (the
+        Shopify ``hmac`` over the query). Raises ``AuthorizationRejected``. No I/O."""
+        ...
+
+    def complete_authorization(
+        self, callback: AuthorizationCallback, start: AuthorizationStart
+    ) -> ConnectedShop:
+        """Exchange the code (Shopify, Etsy with the PKCE verifier) or take the posted keys
+        (WooCommerce), then read the shop's identity. Raises ``AuthorizationRejected`` for a
+        callback that does not match ``start``, other ``ConnectorError``s for transport."""
+        ...
+
+
+@dataclass(frozen=True)
+class WebhookSubscription:
+    id: str
+    topic: str  # the marketplace's own topic name: "orders/create", "order.updated"
+    address: str
+    active: bool  # WooCommerce disables a webhook after repeated failed deliveries
+
+
+@runtime_checkable
+class WebhookRegistry(Protocol):
+    """Subscriptions the hub registers through the API (Shopify, WooCommerce; Etsy's live in
+    its developer portal). The sync layer lists them, creates what is missing and re-enables
+    what the marketplace disabled; the connector only transports."""
+
+    webhook_topics: tuple[str, ...]  # the topics the hub needs, in the marketplace's names
+
+    def list_webhooks(self, shop: ShopContext) -> list[WebhookSubscription]: ...
+
+    def create_webhook(
+        self, shop: ShopContext, topic: str, address: str, *, secret: str | None
+    ) -> WebhookSubscription:
+        """``secret`` signs deliveries where the marketplace takes one per subscription
+        (WooCommerce); Shopify signs with the app's client secret and ignores it."""
+        ...
+
+    def enable_webhook(self, shop: ShopContext, subscription_id: str) -> WebhookSubscription: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,3 +509,8 @@ class ConnectorConfig:
     webhook_secrets: Callable[[str], Sequence[str | None]] | None = None
     http_timeout_seconds: float = 10.0
     user_agent: str = "marketplace-hub/0.1"
+    # Outbound guard (connectors.url_guard). Allowed here, for tests and tools that build a
+    # config by hand against local sandboxes; the hub's registry.config_from_settings sets it
+    # from HUB_ALLOW_PRIVATE_URLS, which refuses by default.
+    allow_private_addresses: bool = True
+    max_response_bytes: int = 20 * 1024 * 1024  # a longer body is cut off while it streams

@@ -24,6 +24,7 @@ from tenacity import (
 )
 from tenacity import Retrying as _Retrying
 
+from connectors import url_guard
 from connectors.contract import (
     AuthError,
     ConnectorConfig,
@@ -41,6 +42,15 @@ MAX_KEEPALIVE = 10
 MARKETPLACE_MESSAGE_CHARS = 500
 
 
+class GuardedClient(httpx.Client):
+    """An ``httpx.Client`` that knows its response size limit, for ``send`` to count the
+    decoded body against (the transport counts the bytes as sent)."""
+
+    def __init__(self, *, max_response_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_response_bytes = max_response_bytes
+
+
 def build_client(
     config: ConnectorConfig,
     *,
@@ -48,18 +58,31 @@ def build_client(
     headers: Mapping[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
-    """A client with timeouts well below any worker time limit and bounded connections."""
+    """A client with timeouts well below any worker time limit and bounded connections,
+    behind the outbound guard (``connectors.url_guard``): public addresses only unless
+    ``config.allow_private_addresses``, bodies capped at ``config.max_response_bytes``, and
+    redirects never followed (a 3xx is an error, see ``error_for_status``).
+
+    The transport is always explicit, so httpx reads no proxy from the environment: a proxy
+    would resolve names itself and defeat the connect-time address check.
+    """
     timeout = httpx.Timeout(
         config.http_timeout_seconds, connect=min(5.0, config.http_timeout_seconds)
     )
-    return httpx.Client(
+    limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE)
+    guarded = url_guard.guard_transport(
+        transport or httpx.HTTPTransport(limits=limits),
+        allow_private_addresses=config.allow_private_addresses,
+        max_response_bytes=config.max_response_bytes,
+    )
+    return GuardedClient(
+        max_response_bytes=config.max_response_bytes,
         base_url=base_url,
         headers={"User-Agent": config.user_agent, **(headers or {})},
         timeout=timeout,
-        limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
-        ),
-        transport=transport,
+        limits=limits,
+        transport=guarded,
+        follow_redirects=False,
     )
 
 
@@ -91,10 +114,12 @@ def error_for_status(
 ) -> ConnectorError | None:
     """The one table from HTTP status to error class; None for success."""
     status = response.status_code
+    what = f"{marketplace}: {response.request.method} {response.request.url.path} -> {status}"
+    if 300 <= status < 400 and status != 304:
+        return _redirect_error(response, what=what, marketplace=marketplace)
     if status < 400:
         return None
     detail = message or response.text[:MARKETPLACE_MESSAGE_CHARS]
-    what = f"{marketplace}: {response.request.method} {response.request.url.path} -> {status}"
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     if status == 429:
         return RateLimited(
@@ -112,6 +137,29 @@ def error_for_status(
         )
     return PermanentError(
         f"{what}: {detail}", marketplace_message=detail, marketplace=marketplace, status=status
+    )
+
+
+def _redirect_error(response: httpx.Response, *, what: str, marketplace: str) -> ConnectorError:
+    """Connectors never follow redirects: a redirect to a private address must not be taken,
+    and a marketplace API that redirects is misconfigured (a shop URL without ``www``, http
+    instead of https). The target is named without its query or user info: either may carry
+    credentials."""
+    location = response.headers.get("location", "")
+    try:
+        joined = response.request.url.join(location)
+        target = str(joined.copy_with(query=None, fragment=None, userinfo=b""))
+    except (httpx.InvalidURL, ValueError):
+        target = "an invalid location"
+    detail = (
+        f"redirected to {target}; redirects are not followed: set the shop's URL to the "
+        "address the API answers at"
+    )
+    return PermanentError(
+        f"{what}: {detail}",
+        marketplace_message=detail,
+        marketplace=marketplace,
+        status=response.status_code,
     )
 
 
@@ -160,9 +208,12 @@ def send(
 
     def attempt() -> httpx.Response:
         try:
-            response = client.request(method, url, **kwargs)
+            response = _request(client, method, url, **kwargs)
         except httpx.HTTPError as error:
             raise error_for_exception(error, marketplace=marketplace) from error
+        except ConnectorError as error:  # the outbound guard's refusals
+            error.marketplace = error.marketplace or marketplace
+            raise
         problem = classify_body(response) if classify_body else None
         problem = problem or error_for_status(response, marketplace=marketplace)
         if problem is not None:
@@ -178,3 +229,20 @@ def send(
     )
     result: httpx.Response = retrying(attempt)
     return result
+
+
+def _request(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """``client.request``, reading the body through a counter of decoded bytes when the client
+    has a limit, so a small compressed body cannot unpack into gigabytes."""
+    limit = getattr(client, "max_response_bytes", None)
+    if not isinstance(limit, int):
+        return client.request(method, url, **kwargs)
+    with client.stream(method, url, **kwargs) as response:
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise url_guard.ResponseTooLarge(response.request.url, limit)
+        # What ``Response.read`` stores: the decoded body, so .content, .text and .json() work.
+        response._content = bytes(body)
+    return response

@@ -5,6 +5,11 @@ restore rate, with the server's own view fed back after each call) and request w
 per second and per day). ``acquire`` waits in the calling thread only up to ``max_inline_wait``;
 a longer wait raises ``RateLimited(retry_after)`` before anything is sent, so the operation is
 re-sent later without spending an attempt.
+
+Every adapter counts its waits (``WaitCounts``): how often and how long a caller slept inline,
+and how often and for how long it was sent away with ``RateLimited``, per budget name (the
+marketplace). The in-process adapter counts in this process (``PROCESS_WAITS``); the Redis one
+counts in Redis, so the totals cover every worker process and host.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from typing import Protocol
 from connectors.contract import RateLimited
 
 DEFAULT_MAX_INLINE_WAIT = 1.0
+INLINE, DEFERRED = "inline", "deferred"  # the outcomes of a wait, as counted
+
+# (budget name, outcome, seconds): called once per acquire that slept, once per deferral
+WaitRecorder = Callable[[str, str, float], None]
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,34 @@ class RateLimiter(Protocol):
         ...
 
 
+class WaitCounts:
+    """Waits per (budget name, outcome): how many and how many seconds, in this process.
+
+    ``inline``: acquisitions that slept in the calling thread (the seconds slept);
+    ``deferred``: acquisitions refused with ``RateLimited`` (the seconds of its retry-after).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals: dict[tuple[str, str], tuple[int, float]] = {}
+
+    def record(self, budget: str, outcome: str, seconds: float) -> None:
+        with self._lock:
+            count, total = self._totals.get((budget, outcome), (0, 0.0))
+            self._totals[(budget, outcome)] = (count + 1, total + seconds)
+
+    def snapshot(self) -> dict[tuple[str, str], tuple[int, float]]:
+        with self._lock:
+            return dict(self._totals)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._totals.clear()
+
+
+PROCESS_WAITS = WaitCounts()  # every in-process limiter of this process counts here
+
+
 def wait_inline(
     attempt: Callable[[], float],
     budget: Budget,
@@ -71,23 +108,33 @@ def wait_inline(
     max_inline_wait: float,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    record: WaitRecorder | None = None,
 ) -> None:
     """Retry ``attempt`` (0 = budget taken, else seconds until it could be) within the bound.
 
     Shared by every adapter so they all wait the same way: inline up to ``max_inline_wait``,
-    otherwise ``RateLimited`` before anything is sent.
+    otherwise ``RateLimited`` before anything is sent. ``record`` hears of each acquisition
+    that slept (once, with the seconds slept) and of each deferral (with its retry-after).
     """
     deadline = clock() + max_inline_wait
-    while True:
-        wait = attempt()
-        if wait <= 0:
-            return
-        if clock() + wait > deadline:
-            raise RateLimited(
-                f"{budget.name} budget of {account} spent; retry in {wait:.2f}s",
-                retry_after=wait,
-            )
-        sleep(wait)
+    slept = 0.0
+    try:
+        while True:
+            wait = attempt()
+            if wait <= 0:
+                return
+            if clock() + wait > deadline:
+                if record is not None:
+                    record(budget.name, DEFERRED, wait)
+                raise RateLimited(
+                    f"{budget.name} budget of {account} spent; retry in {wait:.2f}s",
+                    retry_after=wait,
+                )
+            sleep(wait)
+            slept += wait
+    finally:
+        if slept > 0 and record is not None:
+            record(budget.name, INLINE, slept)
 
 
 @dataclass
@@ -107,10 +154,12 @@ class InProcessRateLimiter:
         max_inline_wait: float = DEFAULT_MAX_INLINE_WAIT,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        waits: WaitCounts | None = None,
     ) -> None:
         self.max_inline_wait = max_inline_wait
         self._clock = clock
         self._sleep = sleep
+        self.waits = waits if waits is not None else PROCESS_WAITS
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str], _BucketState] = {}
         self._windows: dict[tuple[str, str, float], deque[float]] = {}
@@ -120,7 +169,15 @@ class InProcessRateLimiter:
             with self._lock:
                 return self._try(budget, account, cost)
 
-        wait_inline(attempt, budget, account, self.max_inline_wait, self._clock, self._sleep)
+        wait_inline(
+            attempt,
+            budget,
+            account,
+            self.max_inline_wait,
+            self._clock,
+            self._sleep,
+            self.waits.record,
+        )
 
     def feedback(
         self,

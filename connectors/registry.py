@@ -75,4 +75,6 @@ def config_from_settings(
         rate_limiter=rate_limiter,
         credential_store=credential_store,
         http_timeout_seconds=settings.http_timeout_seconds,
+        allow_private_addresses=settings.allow_private_urls,
+        max_response_bytes=settings.max_response_bytes,
     )

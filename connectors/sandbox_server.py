@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -24,13 +24,16 @@ ASGIApp = Callable[..., Any]
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve_in_thread(
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, lifespan: Literal["on", "off"] = "off"
+) -> Iterator[str]:
     """Run ``app`` under uvicorn until the block exits; yield its base URL.
 
     ``port=0`` lets the OS pick a free port, so parallel test workers never collide. The
-    lifespan protocol is off: sandboxes hold their state in plain Python objects.
+    lifespan protocol is off by default (sandboxes hold their state in plain Python objects);
+    ``lifespan="on"`` serves an app that sets itself up at start, such as the hub's API.
     """
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{host}:{port}", daemon=True)
     thread.start()

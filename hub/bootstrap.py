@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from hub.application.reads import CachedReader
 from hub.domain.ports import CredentialCipher, ReadCache
@@ -22,12 +25,14 @@ from hub.infrastructure.crypto import (
     embedded_key,
     parse_keys,
 )
-from hub.infrastructure.db import create_db_engine, read_only
+from hub.infrastructure.db import create_db_engine, is_deadlock_victim, read_only
+from hub.infrastructure.logs import register_settings_secrets
 from hub.infrastructure.read_models import SqlReadModel
 from hub.infrastructure.uow import SqlUnitOfWork
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,6 +54,22 @@ class Container:
             self.cache,
             push_debounce_ms=self.settings.push_debounce_ms,
         )
+
+    def write(self, work: Callable[[SqlUnitOfWork], T], *, attempts: int = 5) -> T:
+        """``work`` in one unit of work, committed; run again when PostgreSQL made it a
+        deadlock's victim (a write that touches many bindings meets pushes and imports taking
+        the same rows). ``work`` must not commit, and must be safe to run again."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.uow() as uow:
+                    result = work(uow)
+                    uow.commit()
+                    return result
+            except OperationalError as error:
+                if not is_deadlock_victim(error) or attempt == attempts:
+                    raise
+                log.warning("deadlock victim, running the write again", extra={"attempt": attempt})
+        raise AssertionError("unreachable")
 
     def check_database(self) -> None:
         with read_only(self.engine).connect() as db:
@@ -102,6 +123,7 @@ def build_cache(settings: Settings) -> ReadCache:
 
 def bootstrap(settings: Settings | None = None, *, cache: ReadCache | None = None) -> Container:
     settings = settings or Settings()
+    register_settings_secrets(settings)  # logs mask the app's secrets by value
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(

@@ -74,6 +74,20 @@ class Settings(BaseSettings):
         10, description="Each pull re-reads this far before its cursor."
     )
     pull_backfill_days: int = Field(30, description="How far back a shop's first pull reaches.")
+    authorization_ttl_minutes: int = Field(
+        10, ge=1, description="How long a started shop authorization (its state) stays valid."
+    )
+    webhook_check_interval_minutes: float = Field(
+        60,
+        gt=0,
+        description="How often each active shop's webhook subscriptions are checked and repaired.",
+    )
+    webhook_silence_hours: float = Field(
+        24,
+        gt=0,
+        description="Etsy (portal-managed webhooks): no verified delivery for this long flags "
+        "the shop's subscription as silent.",
+    )
     woocommerce_requests_per_second: int = Field(
         25, description="Requests per second sent to one WooCommerce site."
     )
@@ -136,6 +150,27 @@ class Settings(BaseSettings):
         description='JSON merged over the rendition table, e.g. {"etsy": {"long_side": 1800}}.',
     )
     max_body_bytes: int = Field(5 * MIB, description="Largest JSON or webhook body accepted.")
+    webhook_failure_limit: int = Field(
+        20,
+        ge=1,
+        description="Webhook requests from one source that may fail verification (bad "
+        "signature, unknown shop) per window; further failures get 429 with Retry-After, "
+        "cheaply. Verified deliveries are never limited.",
+    )
+    webhook_failure_window_seconds: float = Field(
+        10.0, gt=0, description="The sliding window of HUB_WEBHOOK_FAILURE_LIMIT, in seconds."
+    )
+    webhook_failure_delay_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How long a 429 to a source over its failure budget is held back (at most "
+        "256 at once per process): slows a flood on few connections at no CPU cost; 0 = at once.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks (CIDR) of reverse proxies whose "
+        "X-Forwarded-For names the client a webhook is counted against; empty = the peer.",
+    )
     max_upload_bytes: int = Field(200 * MIB, description="Largest image upload accepted.")
     api_key_cache_seconds: float = Field(30.0, description="How long a checked API key is trusted.")
     gil_switch_interval_ms: float = Field(
@@ -154,6 +189,55 @@ class Settings(BaseSettings):
     )
     http_timeout_seconds: float = Field(
         10.0, description="Marketplace HTTP timeout; kept well below worker time limits."
+    )
+    allow_private_urls: bool = Field(
+        False,
+        description="Let outbound requests and shop URLs reach loopback, private and other "
+        "non-public addresses, and use plain http: for sandboxes only (tests, the demo).",
+    )
+    max_response_bytes: int = Field(
+        20 * MIB,
+        gt=0,
+        description="Longest response body read from a marketplace (or an image we fetch); "
+        "a longer one is cut off while it streams in.",
+    )
+
+    # Privacy.
+    buyer_data_retention_days: int = Field(
+        365,
+        ge=0,
+        description="Buyer data (names, emails, addresses on orders; raw webhook bodies; "
+        "emails in error texts) is redacted once this many days old; 0 keeps it until a "
+        "redaction is asked for.",
+    )
+    privacy_export_retention_days: int = Field(
+        30,
+        ge=1,
+        description="How long the export answering a `customers/data_request` stays in its "
+        "job's result before it is redacted too.",
+    )
+
+    # Operations.
+    metrics_window_minutes: int = Field(
+        5, ge=1, le=1440, description="Window of the webhook -> order lag quantiles on /metrics."
+    )
+    retention_events_days: int = Field(
+        30,
+        ge=0,
+        description="Handled and rejected webhook events are deleted once this many days old "
+        "(0 keeps them); keep it past the marketplaces' redelivery windows, since a duplicate "
+        "is recognised by its stored event.",
+    )
+    retention_attempts_days: int = Field(
+        30,
+        ge=0,
+        description="Attempts (one per remote call) of finished jobs are deleted once this many "
+        "days old (0 keeps them).",
+    )
+    retention_outbox_days: int = Field(
+        7,
+        ge=0,
+        description="Published outbox rows are deleted once this many days old (0 keeps them).",
     )
 
     # Secrets.

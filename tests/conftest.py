@@ -109,7 +109,11 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 def embedded_backend(tmp_path: Path) -> Backend:
-    settings = Settings(data_dir=tmp_path / "var", admin_api_key=ADMIN_KEY)
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        admin_api_key=ADMIN_KEY,
+        allow_private_urls=True,  # the sandboxes listen on loopback
+    )
     container = bootstrap(settings)
     upgrade(container.engine)
     container.close()
@@ -130,6 +134,7 @@ def services_backend(request: pytest.FixtureRequest, **extra: object) -> Iterato
         admin_api_key=ADMIN_KEY,
         db_pool_size=5,
         db_max_overflow=10,
+        allow_private_urls=True,  # the sandboxes listen on loopback
         **extra,  # type: ignore[arg-type]
     )
     yield Backend("services", settings)

@@ -12,19 +12,32 @@ acquired before each call and synced with ``x-remaining-this-second`` / ``x-rema
 after each answer (https://developers.etsy.com/documentation/essentials/rate-limits). A 429
 carries neither those headers nor a reliable Retry-After, so the second's window is marked
 spent and the error says to come back when it has passed.
+
+JSON bodies are encoded here, not by httpx (whose ``json=`` cannot encode a ``Decimal``):
+``encode_json`` writes a Decimal as its own digits, a JSON number token, so a price of 19.99
+leaves as ``19.99``, never as a binary float's neighbour.
+
+Onboarding goes through here too: ``exchange_authorization_code`` (the authorization code
+grant with the PKCE verifier) and ``call_with_token`` (a call with a token just issued, before
+the shop is stored: no refresh).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from connectors.contract import (
     AuthError,
+    AuthorizationRejected,
     ConnectorConfig,
     ConnectorError,
     CredentialStore,
@@ -52,6 +65,8 @@ SECOND = 1.0
 SECOND_WINDOW = 1.05
 DAY = 86_400.0
 INVALID_TOKEN = "invalid_token"  # noqa: S105 - an OAuth error code
+INVALID_GRANT = "invalid_grant"
+INVALID_CLIENT = "invalid_client"
 REMAINING_HEADERS = (("x-remaining-this-second", SECOND_WINDOW), ("x-remaining-today", DAY))
 
 
@@ -65,6 +80,47 @@ def request_windows(app_credentials: Mapping[str, Any]) -> RequestWindows:
 
 class _TokenRefused(AuthError):
     """401 ``invalid_token``: refresh and send once more (never leaves this module)."""
+
+
+def encode_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON in which every ``Decimal`` is a number token of its own digits
+    (``Decimal("19.99")`` -> ``19.99``, ``Decimal("0.50")`` -> ``0.50``; fixed-point, never an
+    exponent). Objects take string keys; a non-finite number or another type is a
+    ``TypeError``/``ValueError`` before anything is sent."""
+    return "".join(_json_parts(value)).encode("utf-8")
+
+
+def _json_parts(value: Any) -> Iterator[str]:
+    if value is None or isinstance(value, bool | int | float | str):
+        # the standard encoder, which refuses NaN and infinities
+        yield json.dumps(value, ensure_ascii=False, allow_nan=False)
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} cannot be written as a JSON number")
+        yield format(value, "f")
+    elif isinstance(value, Mapping):
+        yield "{"
+        for position, (key, item) in enumerate(value.items()):
+            if not isinstance(key, str):
+                raise TypeError(f"a JSON object key must be a string, got {key!r}")
+            yield ("," if position else "") + json.dumps(key, ensure_ascii=False) + ":"
+            yield from _json_parts(item)
+        yield "}"
+    elif isinstance(value, list | tuple):
+        yield "["
+        for position, item in enumerate(value):
+            if position:
+                yield ","
+            yield from _json_parts(item)
+        yield "]"
+    else:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
+
+
+def pkce_challenge(code_verifier: str) -> str:
+    """RFC 7636 ``S256``: base64url(SHA-256(ASCII verifier)) without ``=`` padding."""
+    digest = hashlib.sha256(code_verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _expires_at(credentials: Mapping[str, Any]) -> float:
@@ -145,6 +201,71 @@ class EtsyClient:
                 ) from None
         return _json(response)
 
+    def client_id(self) -> str:
+        """The app keystring, Etsy's OAuth ``client_id``."""
+        self._api_key()  # both halves must be configured for the flow to end in a shop
+        return self._keystring
+
+    def exchange_authorization_code(
+        self, api_base_url: str | None, *, code: str, code_verifier: str, redirect_uri: str
+    ) -> dict[str, Any]:
+        """POST the authorization code grant; return the stored-credential keys
+        ``access_token``, ``refresh_token`` and ``expires_at`` (epoch seconds).
+
+        Sent once (a code is single-use: a blind resend could only be refused). 400
+        ``invalid_grant`` (a spent, expired or unknown code, a verifier that does not match
+        the challenge, another ``redirect_uri``) is ``AuthorizationRejected``; a refused
+        ``client_id`` is ``AuthError``.
+        https://developers.etsy.com/documentation/essentials/authentication ("Requesting an OAuth
+        Token")
+        """
+        self._api_key()  # fail before the code is spent when the app is not configured
+        client = self._client_for(_base_url_of(api_base_url))
+        self._limiter.acquire(self.budget, self._keystring)
+        try:
+            response = send(
+                client,
+                "POST",
+                TOKEN_PATH,
+                marketplace=MARKETPLACE,
+                classify_body=_classify_code_exchange,
+                sleep=self._sleep,
+                retry_transient=False,
+                data={
+                    "grant_type": "authorization_code",
+                    "client_id": self._keystring,
+                    "redirect_uri": redirect_uri,
+                    "code": code,
+                    "code_verifier": code_verifier,
+                },
+            )
+        except TransientError as error:
+            raise type(error)(
+                f"etsy: exchanging the authorization code failed ({error.message}); the code "
+                "may be spent: start the authorization again",
+                retry_after=error.retry_after,
+                marketplace=MARKETPLACE,
+                status=error.status,
+            ) from None
+        return self._token_pair("etsy authorization", _json(response), None)
+
+    def call_with_token(
+        self, api_base_url: str | None, access_token: str, method: str, path: str, **request: Any
+    ) -> Any:
+        """Send ``method path`` (under ``/v3/application``) with a token just issued, for a
+        shop not stored yet (onboarding): no refresh, a refused token is an ``AuthError``."""
+        try:
+            response = self._send_with_token(
+                _base_url_of(api_base_url), access_token, method, path, True, request
+            )
+        except _TokenRefused as error:
+            raise AuthError(
+                f"etsy: the access token just issued was refused ({error.message})",
+                marketplace=MARKETPLACE,
+                status=error.status,
+            ) from None
+        return _json(response)
+
     def close(self) -> None:
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
@@ -204,7 +325,7 @@ class EtsyClient:
                 marketplace=MARKETPLACE,
                 status=error.status,
             ) from None
-        return self._token_pair(shop, _json(response), refresh_token)
+        return self._token_pair(_shop_label(shop), _json(response), refresh_token)
 
     def _classify_refresh(
         self, shop: ShopContext, response: httpx.Response
@@ -219,20 +340,29 @@ class EtsyClient:
             status=response.status_code,
         )
 
-    def _token_pair(self, shop: ShopContext, body: Any, old_refresh: str) -> dict[str, Any]:
+    def _token_pair(self, label: str, body: Any, old_refresh: str | None) -> dict[str, Any]:
+        """The stored-credential keys from a token answer ``{access_token, token_type,
+        expires_in, refresh_token}``; a refresh answer without a refresh token keeps
+        ``old_refresh``."""
         token = body.get("access_token") if isinstance(body, Mapping) else None
         if not isinstance(token, str) or not token:
             raise PermanentError(
-                f"{_shop_label(shop)}: the token endpoint answered without an access token",
+                f"{label}: the token endpoint answered without an access token",
                 marketplace=MARKETPLACE,
             )
         lifetime = body.get("expires_in")
         if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime <= 0:
             lifetime = DEFAULT_TOKEN_LIFETIME
         refresh = body.get("refresh_token")
+        refresh = refresh if isinstance(refresh, str) and refresh else old_refresh
+        if refresh is None:
+            raise PermanentError(
+                f"{label}: the token endpoint answered without a refresh token",
+                marketplace=MARKETPLACE,
+            )
         return {
             "access_token": token,
-            "refresh_token": refresh if isinstance(refresh, str) and refresh else old_refresh,
+            "refresh_token": refresh,
             "expires_at": int(self._clock()) + lifetime,
         }
 
@@ -261,8 +391,24 @@ class EtsyClient:
                 f"{_shop_label(shop)}: no access token is stored; reconnect the shop",
                 marketplace=MARKETPLACE,
             )
+        return self._send_with_token(_base_url(shop), token, method, path, resend_safe, request)
+
+    def _send_with_token(
+        self,
+        base_url: str,
+        token: str,
+        method: str,
+        path: str,
+        resend_safe: bool,
+        request: dict[str, Any],
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}", "x-api-key": self._api_key()}
-        client = self._client_for(_base_url(shop))  # built before the window starts counting
+        if "json" in request:  # encoded here, exactly (see encode_json); `request` is reused
+            body = encode_json(request["json"])
+            request = {key: value for key, value in request.items() if key != "json"}
+            request["content"] = body
+            headers["Content-Type"] = "application/json"
+        client = self._client_for(base_url)  # built before the window starts counting
         self._limiter.acquire(self.budget, self._keystring)
         return send(
             client,
@@ -324,7 +470,35 @@ class EtsyClient:
 
 
 def _base_url(shop: ShopContext) -> str:
-    return (shop.api_base_url or DEFAULT_BASE_URL).rstrip("/")
+    return _base_url_of(shop.api_base_url)
+
+
+def _base_url_of(api_base_url: str | None) -> str:
+    return (api_base_url or DEFAULT_BASE_URL).rstrip("/")
+
+
+def _classify_code_exchange(response: httpx.Response) -> ConnectorError | None:
+    """``invalid_grant`` is the callback's fault (``AuthorizationRejected``), a refused
+    ``client_id`` the app's configuration (``AuthError``); the status table does the rest."""
+    if response.status_code not in (400, 401):
+        return None
+    body = _json_or_none(response)
+    error = body.get("error") if isinstance(body, Mapping) else None
+    reason = error_message(body) or f"HTTP {response.status_code}"
+    if error == INVALID_GRANT:
+        return AuthorizationRejected(
+            f"etsy: the authorization code was refused ({reason}); start the authorization again",
+            marketplace=MARKETPLACE,
+            status=response.status_code,
+        )
+    if error == INVALID_CLIENT:
+        return AuthError(
+            f"etsy: the token endpoint refused the app's keystring ({reason}); check "
+            "HUB_ETSY_KEYSTRING",
+            marketplace=MARKETPLACE,
+            status=response.status_code,
+        )
+    return None
 
 
 def _json_or_none(response: httpx.Response) -> Any:

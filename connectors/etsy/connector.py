@@ -7,27 +7,35 @@ error classes in ``client.py``. Reference: https://developers.etsy.com/documenta
 Calls per operation (Etsy counts every call against one per-app budget, 10,000 a day by
 default): an order page 1; a listing page 1 (inventories come along with
 ``includes=Inventory``; a listing without them costs one ``getListingInventory`` more); a stock
-push of any number of one listing's items 2 (read, then one write carrying them all; 1 when the
-listing's inventory was read in the last minute) plus one ``updateListing`` when the listing is
-deactivated or reactivated, so 1,000 listings of 10 SKUs each cost at most 2,000 calls plus the
-state changes; a fulfillment 2 (read the receipt's shipments, then write); images 1 + deletes
-+ uploads.
+push of any number of one listing's items 2 (read, then one write carrying them all, prices
+included; 1 when the listing's inventory was read in the last minute) plus one
+``updateListing`` when the listing is deactivated or reactivated, so 1,000 listings of 10 SKUs
+each cost at most 2,000 calls plus the state changes; a fulfillment 2 (read the receipt's
+shipments, then write); images 1 + deletes + uploads; a completed authorization 3 (the token
+exchange, getMe, getShop).
 """
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 
 from connectors.contract import (
+    AuthorizationCallback,
+    AuthorizationRejected,
+    AuthorizationStart,
     Capabilities,
+    ConnectedShop,
     ConnectorConfig,
     ConnectorError,
     CredentialStore,
@@ -49,7 +57,7 @@ from connectors.contract import (
     group_stock_levels,
 )
 from connectors.etsy import mappers, paging, stock, webhooks
-from connectors.etsy.client import MARKETPLACE, EtsyClient
+from connectors.etsy.client import MARKETPLACE, EtsyClient, pkce_challenge
 from connectors.http import build_client, send
 from connectors.ratelimit import InProcessRateLimiter, RateLimiter
 from hub.domain.errors import InvalidInput
@@ -71,6 +79,19 @@ MAX_IMAGES = (
 # a larger listing is pushed in several calls, the later ones reading its inventory from the
 # one-minute cache (so the later calls only write).
 STOCK_BATCH_SIZE = 400
+# Onboarding (https://developers.etsy.com/documentation/essentials/authentication): the consent
+# page lives on www.etsy.com, the token endpoint under the API's host (client.py).
+CONSENT_BASE_URL = "https://www.etsy.com"
+CONSENT_PATH = "/oauth/connect"
+# What the connector calls needs: transactions_r (getShopReceipts), transactions_w
+# (createReceiptShipment), listings_r (getListingsByShop, getListingInventory), listings_w
+# (updateListingInventory, updateListing, images). shops_r because getMe, which names the shop
+# that granted access, lists it in its OAS security block.
+SCOPES = ("transactions_r", "transactions_w", "listings_r", "listings_w", "shops_r")
+# RFC 7636 section 4.1: a verifier is 43 to 128 unreserved characters.
+VERIFIER_CHARACTERS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+)
 
 CAPABILITIES = Capabilities(
     marketplace=MARKETPLACE,
@@ -290,6 +311,13 @@ class EtsyConnector:
         ``stock.py``: one read (none when cached), at most one inventory write carrying every
         item, and an ``updateListing`` only when the listing must be deactivated or reactivated.
 
+        A level with a ``price`` sets its products' offering price in that same write (its own
+        digits as the JSON number; None leaves the remote price as it is); a write that only
+        changes a price is sent too. A price that is not positive is refused before any call;
+        one finer than the currency's divisor (the listing's Money prices tell it), or that
+        gives a listing whose price does not vary by property two prices, before any write:
+        both are ``PermanentError``.
+
         Read-modify-write of the whole inventory (Etsy has no compare-and-swap or idempotency
         key, and the write replaces everything: it is idempotent by construction, so the key is
         not sent). Nothing is written when the listing already shows the quantities. Raises
@@ -304,8 +332,10 @@ class EtsyConnector:
             )
         if not levels:
             return StockPushResult(applied=())
-        wanted = [(_item(shop, level.item_id), level.quantity) for level in levels]
-        listings = list(dict.fromkeys(item.listing_id for item, _ in wanted))
+        wanted = [
+            (_item(shop, level.item_id), level.quantity, _price(shop, level)) for level in levels
+        ]
+        listings = list(dict.fromkeys(item.listing_id for item, _, _ in wanted))
         if len(listings) > 1:
             raise ValueError(
                 f"etsy takes the items of one listing per call, got listings "
@@ -318,7 +348,11 @@ class EtsyConnector:
                 plan = stock.plan_stock_many(inventory, wanted)
             except stock.UnknownStockItem as error:
                 raise NotFound(f"{_label(shop)}: {error}", marketplace=MARKETPLACE) from error
-            except (stock.AmbiguousStockItem, mappers.EtsyPayloadError) as error:
+            except (
+                stock.AmbiguousStockItem,
+                stock.InvalidPrice,
+                mappers.EtsyPayloadError,
+            ) as error:
                 raise _permanent(shop, f"listing {listing_id} inventory", error) from error
             self._apply(shop, inventory, plan)
         return StockPushResult(applied=tuple(level.item_id for level in levels))
@@ -542,6 +576,93 @@ class EtsyConnector:
             already_existed=False,
         )
 
+    # -- onboarding: OAuth 2 authorization code with PKCE --------------------------------------
+    def authorization_url(self, start: AuthorizationStart) -> str:
+        """The consent page the seller is sent to: ``/oauth/connect`` on www.etsy.com (or
+        ``start.api_base_url``) with ``response_type=code``, the keystring as ``client_id``,
+        ``redirect_uri``, the space-separated ``SCOPES``, ``state`` and the S256
+        ``code_challenge`` of ``start.code_verifier`` (required: ``ValueError`` without it)."""
+        challenge = pkce_challenge(_code_verifier(start))
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self._client.client_id(),
+                "redirect_uri": start.redirect_uri,
+                "scope": " ".join(SCOPES),
+                "state": start.state,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+            quote_via=quote,  # spaces as %20, as the documentation's example has them
+        )
+        base = (start.api_base_url or CONSENT_BASE_URL).rstrip("/")
+        return f"{base}{CONSENT_PATH}?{query}"
+
+    def callback_state(self, callback: AuthorizationCallback) -> str:
+        """The ``state`` of a callback carrying a ``code``; a callback with ``error`` (the
+        seller refused: ``access_denied``) or without state or code is
+        ``AuthorizationRejected``, with Etsy's ``error_description``. No I/O."""
+        query = callback.query
+        error = query.get("error")
+        if error:
+            description = query.get("error_description") or "no description"
+            raise AuthorizationRejected(
+                f"etsy: the authorization was not granted ({error}: {description})",
+                marketplace=MARKETPLACE,
+            )
+        state = query.get("state")
+        if not state:
+            raise AuthorizationRejected(
+                "etsy: the authorization callback carries no state", marketplace=MARKETPLACE
+            )
+        if not query.get("code"):
+            raise AuthorizationRejected(
+                "etsy: the authorization callback carries no code", marketplace=MARKETPLACE
+            )
+        return state
+
+    def complete_authorization(
+        self, callback: AuthorizationCallback, start: AuthorizationStart
+    ) -> ConnectedShop:
+        """Exchange the code with the PKCE verifier, then getMe (the shop that granted access)
+        and getShop (its name and currency). A refused code (spent, expired, a verifier or
+        redirect URI that does not match) or a state other than ``start``'s is
+        ``AuthorizationRejected``, as is an Etsy account without a shop.
+
+        The credentials are the keys the client refreshes and the sandbox issues:
+        ``access_token``, ``refresh_token``, ``expires_at`` (epoch seconds)."""
+        state = self.callback_state(callback)
+        if not hmac.compare_digest(state.encode(), start.state.encode()):
+            raise AuthorizationRejected(
+                "etsy: the callback's state is not the authorization's", marketplace=MARKETPLACE
+            )
+        credentials = self._client.exchange_authorization_code(
+            start.api_base_url,
+            code=callback.query["code"],
+            code_verifier=_code_verifier(start),
+            redirect_uri=start.redirect_uri,
+        )
+        token = credentials["access_token"]
+        me = self._client.call_with_token(start.api_base_url, token, "GET", "/users/me")
+        with _onboarding_payload("getMe"):
+            shop_id = mappers.self_shop_id(me)
+        if shop_id is None:
+            raise AuthorizationRejected(
+                "etsy: the Etsy account that granted access has no shop", marketplace=MARKETPLACE
+            )
+        shop = self._client.call_with_token(start.api_base_url, token, "GET", f"/shops/{shop_id}")
+        with _onboarding_payload("getShop"):
+            name, currency = mappers.shop_identity(shop, shop_id=shop_id)
+        return ConnectedShop(
+            external_id=shop_id,
+            name=name,
+            credentials=credentials,
+            api_base_url=start.api_base_url,
+            scopes=SCOPES,
+            access_expires_at=datetime.fromtimestamp(credentials["expires_at"], UTC),
+            currency=currency,
+        )
+
     # -- webhooks and lifecycle ---------------------------------------------------------------
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEnvelope:
         return webhooks.verify_webhook(body, headers, self._secrets, clock=self._clock)
@@ -577,11 +698,47 @@ def _shop_id(shop: ShopContext) -> str:
     return shop.external_id.strip()
 
 
+def _code_verifier(start: AuthorizationStart) -> str:
+    """The start's PKCE verifier, checked against RFC 7636 before anything is sent."""
+    verifier = start.code_verifier
+    if not verifier:
+        raise ValueError(
+            "etsy authorization needs AuthorizationStart.code_verifier (PKCE is required)"
+        )
+    if not 43 <= len(verifier) <= 128 or not set(verifier) <= VERIFIER_CHARACTERS:
+        raise ValueError(
+            "etsy authorization: code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~"
+        )
+    return verifier
+
+
+@contextmanager
+def _onboarding_payload(operation: str) -> Iterator[None]:
+    try:
+        yield
+    except mappers.EtsyPayloadError as error:
+        raise PermanentError(
+            f"etsy: {operation} answered without the documented shape: {error}",
+            marketplace_message=str(error),
+            marketplace=MARKETPLACE,
+        ) from error
+
+
 def _item(shop: ShopContext, item_id: str) -> stock.ItemRef:
     try:
         return stock.parse_item_id(item_id)
     except ValueError as error:
         raise PermanentError(f"{_label(shop)}: {error}", marketplace=MARKETPLACE) from error
+
+
+def _price(shop: ShopContext, level: StockLevel) -> Decimal | None:
+    """The level's price, refused before any call unless a finite positive ``Decimal``."""
+    if level.price is None:
+        return None
+    try:
+        return stock.check_price(level.price, what=f"item {level.item_id!r}")
+    except stock.InvalidPrice as error:
+        raise _permanent(shop, "stock level", error) from error
 
 
 def _listing_of(level: StockLevel) -> Hashable:

@@ -15,6 +15,7 @@ from decimal import Decimal, Inexact, InvalidOperation, localcontext
 from typing import Any
 
 from connectors.contract import ListingVariant
+from connectors.scalars import PayloadError, check_amount
 from hub.domain.orders import ImportLine, ImportOrder
 
 # ShopReceipt.status (getShopReceipts): "paid", "completed", "open", "payment processing",
@@ -36,7 +37,10 @@ SHIPPING_ADDRESS_KEYS: dict[str, str] = {  # ShopReceipt field -> hub key
 }
 
 
-class EtsyPayloadError(ValueError):
+INT64_LIMIT = 2**63
+
+
+class EtsyPayloadError(PayloadError):
     """An Etsy payload lacks a documented field or carries a value of the wrong type."""
 
 
@@ -46,13 +50,22 @@ class EtsyPayloadError(ValueError):
 
 
 def _integer(value: Any, *, what: str) -> int:
-    """An int from JSON: bools and fractions are refused (``decode_json`` makes them Decimal)."""
+    """An int64 from JSON (Etsy's ids, amounts, timestamps and quantities all are): bools,
+    fractions and numbers out of range are refused (``decode_json`` makes ``12.0`` and ``1e3``
+    Decimals; ``1e999999999`` is one too, and must not become a billion-digit int)."""
     if isinstance(value, bool):
         raise EtsyPayloadError(f"{what}: expected an integer, got {value!r}")
-    if isinstance(value, int):
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.copy_abs() < INT64_LIMIT
+        and value == value.to_integral_value()
+    ):
+        value = int(value)
+    if isinstance(value, int) and -INT64_LIMIT <= value < INT64_LIMIT:
         return value
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return int(value)
+    if isinstance(value, int | Decimal):
+        raise EtsyPayloadError(f"{what}: {value} is not a whole number in the int64 range")
     raise EtsyPayloadError(f"{what}: expected an integer, got {value!r}")
 
 
@@ -70,14 +83,16 @@ def money(value: Any, *, what: str = "amount") -> Decimal:
     if divisor <= 0:
         raise EtsyPayloadError(f"{what}: divisor must be positive, got {divisor}")
     digits = len(str(divisor)) - 1
-    if divisor == 10**digits:
-        return Decimal(amount).scaleb(-digits)
     with localcontext() as context:
         context.traps[Inexact] = True
         try:
-            return Decimal(amount) / Decimal(divisor)
+            if divisor == 10**digits:
+                value = Decimal(amount).scaleb(-digits)
+            else:
+                value = Decimal(amount) / Decimal(divisor)
         except (Inexact, InvalidOperation) as error:
             raise EtsyPayloadError(f"{what}: {amount}/{divisor} is not an exact amount") from error
+    return check_amount(value, what=what, error=EtsyPayloadError)
 
 
 def currency(value: Any, *, what: str) -> str:
@@ -88,8 +103,12 @@ def currency(value: Any, *, what: str) -> str:
 
 
 def epoch(value: Any, *, what: str) -> datetime:
-    """A UTC datetime from Etsy's epoch seconds."""
-    return datetime.fromtimestamp(_integer(value, what=what), tz=UTC)
+    """A UTC datetime from Etsy's epoch seconds (years 1 to 9999, as ``datetime`` holds)."""
+    seconds = _integer(value, what=what)
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError) as error:
+        raise EtsyPayloadError(f"{what}: {seconds} is out of range for a timestamp") from error
 
 
 def epoch_seconds(moment: datetime) -> int:
@@ -148,13 +167,22 @@ def page_results(body: Any, *, what: str) -> tuple[int, list[Mapping[str, Any]]]
 
 
 def receipt_id(receipt: Mapping[str, Any]) -> int:
-    return _integer(receipt.get("receipt_id"), what="receipt receipt_id")
+    """The receipt's id: a positive integer (paging cursors keep ids, and only those)."""
+    number = _integer(receipt.get("receipt_id"), what="receipt receipt_id")
+    if number <= 0:
+        raise EtsyPayloadError(f"receipt receipt_id: {number} is not a receipt id")
+    return number
 
 
 def updated_at(receipt: Mapping[str, Any]) -> int:
-    """``update_timestamp`` (``updated_timestamp`` is its documented twin) in epoch seconds."""
+    """``update_timestamp`` (``updated_timestamp`` is its documented twin) in epoch seconds,
+    not before 1970 (paging cursors keep it as ``min_last_modified``, which cannot be)."""
     value = receipt.get("update_timestamp", receipt.get("updated_timestamp"))
-    return _integer(value, what=f"receipt {receipt.get('receipt_id')} update_timestamp")
+    what = f"receipt {receipt.get('receipt_id')} update_timestamp"
+    seconds = _integer(value, what=what)
+    if seconds < 0:
+        raise EtsyPayloadError(f"{what}: {seconds} is before 1970")
+    return seconds
 
 
 def receipt_flags(receipt: Mapping[str, Any]) -> dict[str, bool]:
@@ -285,9 +313,10 @@ def first_offering(product: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def _variation_label(product: Mapping[str, Any]) -> str:
     values: list[str] = []
-    for entry in product.get("property_values") or ():
-        if isinstance(entry, Mapping):
-            values.extend(str(value) for value in entry.get("values") or () if value)
+    entries = product.get("property_values")
+    for entry in entries if isinstance(entries, list) else ():
+        found = entry.get("values") if isinstance(entry, Mapping) else None
+        values.extend(str(value) for value in (found if isinstance(found, list) else ()) if value)
     return " / ".join(values)
 
 
@@ -356,6 +385,34 @@ def receipts_by_id(receipts: Iterable[Mapping[str, Any]]) -> dict[int, Mapping[s
     for receipt in receipts:
         found.setdefault(receipt_id(receipt), receipt)
     return found
+
+
+# --------------------------------------------------------------------------------------------
+# Onboarding: getMe and getShop
+# --------------------------------------------------------------------------------------------
+
+
+def self_shop_id(body: Any) -> str | None:
+    """The shop of the user a token belongs to, from getMe's ``Self {user_id, shop_id}``;
+    None when the user has no shop."""
+    if not isinstance(body, Mapping):
+        raise EtsyPayloadError("getMe: expected an object")
+    if _id(body.get("user_id")) is None:
+        raise EtsyPayloadError("getMe: 'user_id' is missing")
+    return _id(body.get("shop_id"))
+
+
+def shop_identity(body: Any, *, shop_id: str) -> tuple[str, str]:
+    """``(shop_name, currency_code)`` of getShop's ``Shop``, checked to be ``shop_id``."""
+    if not isinstance(body, Mapping):
+        raise EtsyPayloadError("getShop: expected an object")
+    answered = required_id(body, "shop_id", what="getShop")
+    if answered != shop_id:
+        raise EtsyPayloadError(f"getShop: asked for shop {shop_id}, got shop {answered}")
+    name = _text(body.get("shop_name"))
+    if name is None:
+        raise EtsyPayloadError("getShop: 'shop_name' is missing")
+    return name, currency(body, what="getShop")
 
 
 def error_message(body: Any) -> str | None:

@@ -8,6 +8,13 @@ must cope with:
 - auth: ``Authorization: Bearer`` plus ``x-api-key: keystring:shared_secret``; an expired
   access token is answered 401 ``{"error": "invalid_token"}``; a refresh rotates both tokens
   and the old refresh token stops working;
+- onboarding (https://developers.etsy.com/documentation/essentials/authentication): the
+  consent page ``GET /oauth/connect`` played by the signed-in seller (``sign_in``), which
+  redirects 302 to ``redirect_uri`` with ``code`` and ``state`` (or ``error=access_denied``
+  after ``deny_next_consent``); the ``authorization_code`` grant with PKCE (S256 only), codes
+  single-use and short-lived; tokens carry the scopes granted, checked per operation as the
+  OAS ``security`` blocks list them (seeded shops' tokens hold every scope); ``getMe`` and
+  ``getShop``;
 - ``{count, results}`` pages with ``limit`` (1..100) and ``offset``; receipts filtered and
   sorted by ``min_last_modified``/``sort_on``/``sort_order``;
 - rate limits per app (keystring): a strict rolling one-second window and a rolling day,
@@ -16,6 +23,14 @@ must cope with:
 - inventory writes that replace everything, refuse read-only keys and an inventory with no
   offering above 0 ("One offering must have quantity greater than 0"), and renumber
   ``product_id``/``offering_id`` as Etsy does (https://github.com/etsy/open-api/issues/432);
+  offering prices are "a float equal to amount divided by divisor"
+  (https://developers.etsy.com/documentation/reference#operation/updateListingInventory): read
+  from the body as written (a JSON number's own digits, never through a binary float), refused
+  unless positive and a whole number of ``1/divisor`` (stricter than Etsy may be, so a
+  connector that writes ``19.990000000000002`` for 19.99 is caught), and, where
+  ``price_on_property`` is empty, refused unless every product has one price ("The update
+  fails if the supplied values for ... price are incompatible with values in
+  ``*_on_property`` fields"). A price change applies to new orders only: receipts keep theirs;
 - ``updateListing`` state changes (a ``sold_out`` listing set active gets quantity 1);
 - multipart image upload (10 per listing) and delete;
 - receipts with shipments; every ``createReceiptShipment`` records a buyer e-mail;
@@ -48,7 +63,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 from starlette.applications import Starlette
@@ -92,6 +107,36 @@ INVENTORY_KEYS = frozenset(
 )
 ZERO_INVENTORY = "One offering must have quantity greater than 0"
 IMAGE_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG", "image/png"), (b"GIF8", "image/gif"))
+# The OAuth scopes of the OAS ``securitySchemes.oauth2`` block.
+OAUTH_SCOPES = frozenset(
+    {
+        "address_r",
+        "address_w",
+        "billing_r",
+        "cart_r",
+        "cart_w",
+        "email_r",
+        "favorites_r",
+        "favorites_w",
+        "feedback_r",
+        "listings_d",
+        "listings_r",
+        "listings_w",
+        "profile_r",
+        "profile_w",
+        "recommend_r",
+        "recommend_w",
+        "shops_r",
+        "shops_w",
+        "transactions_r",
+        "transactions_w",
+    }
+)
+# Etsy documents no code lifetime; RFC 6749 section 4.1.2 recommends ten minutes at most.
+DEFAULT_CODE_LIFETIME = 600
+UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class _Refused(Exception):
@@ -199,11 +244,29 @@ class _Shop:
     user_id: int
     currency: str
     divisor: int
+    created: int = 0
 
 
 @dataclass
 class _Grant:
     shop_id: int
+    expires_at: float
+    scopes: frozenset[str] | None = None  # None: every scope (a seeded shop's tokens)
+
+
+@dataclass(frozen=True)
+class _RefreshGrant:
+    shop_id: int
+    scopes: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class _AuthorizationCode:
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    shop_id: int
+    scopes: frozenset[str]
     expires_at: float
 
 
@@ -232,6 +295,17 @@ class TrackingWrite:
     tracking_code: str
     carrier_name: str
     at: int
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    """An inventory write that changed a product's offering price (matched by SKU, else by
+    position)."""
+
+    listing_id: int
+    sku: str
+    before: Decimal | None  # None: the product is new
+    after: Decimal
 
 
 @dataclass(frozen=True)
@@ -280,12 +354,17 @@ class EtsySandbox:
     Seeding: ``add_app``, ``add_shop``, ``add_listing``, ``bulk_add_listings``,
     ``seed_benchmark``, ``add_receipt``, ``update_receipt``, ``set_stock``,
     ``expire_access_token``, ``host_image``.
-    Inspection: ``credentials``, ``stock``, ``offering``, ``listing_state``, ``product_ids``,
-    ``receipt``, ``transaction_ids``, ``images``, ``window_usage``; counters ``requests``,
+    Onboarding: ``sign_in(shop_id)`` (the seller on the consent page: the first shop added
+    unless told), ``deny_next_consent`` (a switch), ``expire_authorization_codes()``.
+    Inspection: ``credentials``, ``granted_scopes``, ``stock``, ``offering``, ``price``,
+    ``listing_state``, ``product_ids``, ``receipt``, ``transaction_ids``, ``images``,
+    ``window_usage``; counters ``requests``,
     ``requests_by_app``, ``http_429``, ``fault_responses``, ``token_refreshes``,
-    ``calls_by_listing``, ``inventory_writes``, ``state_changes``, ``tracking_writes``,
-    ``buyer_emails``, ``image_uploads``, ``image_deletes``, ``webhook_deliveries``;
-    ``reset_counters()``.
+    ``calls_by_listing``, ``inventory_writes`` (``{listing_id, body, raw}``: the parsed body,
+    prices as ``Decimal``, and the bytes as sent), ``price_changes``, ``state_changes``,
+    ``tracking_writes``,
+    ``buyer_emails``, ``image_uploads``, ``image_deletes``, ``webhook_deliveries``,
+    ``consents``, ``code_exchanges``; ``reset_counters()``.
     Switches (plain attributes, settable while serving): ``latency_seconds``,
     ``error_rate_5xx``, ``queue_429(n)``. Webhooks: ``signed_webhook``, ``emit_webhook``,
     ``order_event``.
@@ -300,6 +379,7 @@ class EtsySandbox:
         requests_per_second: int = 10,
         requests_per_day: int = 10_000,
         token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME,
+        code_lifetime_seconds: int = DEFAULT_CODE_LIFETIME,
         webhook_url: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -311,6 +391,7 @@ class EtsySandbox:
         self.requests_per_second = requests_per_second
         self.requests_per_day = requests_per_day
         self.token_lifetime_seconds = token_lifetime_seconds
+        self.code_lifetime_seconds = code_lifetime_seconds
         self._clock = clock
         self._wall_clock = wall_clock
         self._lock = threading.RLock()
@@ -323,14 +404,17 @@ class EtsySandbox:
         self.latency_seconds = 0.0
         self.error_rate_5xx = 0.0
         self._queued_429 = 0
+        self.deny_next_consent = False  # the next consent is refused by the seller
 
         # state
         self._apps: dict[str, str] = {}
         self._windows: dict[str, _Windows] = {}
         self._shops: dict[int, _Shop] = {}
         self._access: dict[str, _Grant] = {}
-        self._refresh: dict[str, int] = {}
+        self._refresh: dict[str, _RefreshGrant] = {}
         self._current: dict[int, tuple[str, str]] = {}
+        self._codes: dict[str, _AuthorizationCode] = {}
+        self._signed_in: int | None = None
         self._listings: dict[int, _Listing] = {}
         self._receipts: dict[int, _Receipt] = {}
         self._hosted: dict[str, tuple[bytes, str]] = {}
@@ -353,12 +437,15 @@ class EtsySandbox:
             self.token_refreshes = 0
             self.calls_by_listing: Counter[int] = Counter()
             self.inventory_writes: list[JSON] = []
+            self.price_changes: list[PriceChange] = []
             self.state_changes: list[tuple[int, str, str]] = []  # (listing, before, after)
             self.tracking_writes: list[TrackingWrite] = []
             self.buyer_emails: list[TrackingWrite] = []
             self.image_uploads = 0
             self.image_deletes = 0
             self.webhook_deliveries: list[WebhookDelivery] = []
+            self.consents = 0  # authorization codes issued by the consent page
+            self.code_exchanges = 0  # authorization_code grants tried (any outcome)
 
     def queue_429(self, n: int) -> None:
         """Answer the next ``n`` API requests with a bare 429, as a burst from other clients
@@ -405,6 +492,7 @@ class EtsySandbox:
                 90_000 + number % 10_000,
                 currency,
                 divisor,
+                self._now(),
             )
             access, refresh, expires = self._issue(number)
             return SandboxShop(number, access, refresh, expires)
@@ -417,6 +505,34 @@ class EtsySandbox:
                 "access_token": access,
                 "refresh_token": refresh,
                 "expires_at": int(self._access[access].expires_at),
+            }
+
+    def granted_scopes(self, shop_id: int) -> frozenset[str] | None:
+        """The scopes of the shop's current access token (None: every scope, as seeded)."""
+        with self._lock:
+            access, _ = self._current[shop_id]
+            return self._access[access].scopes
+
+    def sign_in(self, shop_id: int) -> None:
+        """The seller of ``shop_id`` is the one signed in on the consent page from now on."""
+        with self._lock:
+            self._require_shop(shop_id)
+            self._signed_in = shop_id
+
+    def expire_authorization_codes(self) -> None:
+        """Every authorization code issued and not yet exchanged is expired from now on."""
+        with self._lock:
+            expired = self._wall_clock() - 1
+            self._codes = {
+                code: _AuthorizationCode(
+                    record.client_id,
+                    record.redirect_uri,
+                    record.code_challenge,
+                    record.shop_id,
+                    record.scopes,
+                    expired,
+                )
+                for code, record in self._codes.items()
             }
 
     def expire_access_token(self, shop_id: int) -> None:
@@ -604,12 +720,16 @@ class EtsySandbox:
         with self._lock:
             listing = self._require_listing(listing_id)
             offering = self._products(listing_id, sku)[0].offerings[0]
-            divisor = self._shops[listing.shop_id].divisor
             return {
                 "quantity": offering.quantity,
                 "is_enabled": offering.is_enabled,
-                "price": Decimal(offering.amount) / divisor,
+                "price": _major(offering.amount, self._shops[listing.shop_id].divisor),
             }
+
+    def price(self, listing_id: int, sku: str | None = None) -> Decimal:
+        """The offering price of the (first) product with ``sku``, exactly ``amount /
+        divisor`` in the shop's currency (1999 of 100 is ``Decimal("19.99")``)."""
+        return Decimal(self.offering(listing_id, sku)["price"])
 
     def listing_state(self, listing_id: int) -> str:
         with self._lock:
@@ -689,30 +809,60 @@ class EtsySandbox:
         shop = API + "/shops/{shop_id:int}"
         listing = API + "/listings/{listing_id:int}"
         return [
+            Route("/oauth/connect", self._consent, methods=["GET"]),
             Route("/v3/public/oauth/token", self._token_endpoint, methods=["POST"]),
             Route("/_sandbox/images/{name}", self._hosted_image, methods=["GET"]),
-            self._api(shop + "/receipts", "GET", self._list_receipts),
-            self._api(shop + "/receipts/{receipt_id:int}", "GET", self._get_receipt),
-            self._api(shop + "/receipts/{receipt_id:int}/tracking", "POST", self._tracking),
-            self._api(shop + "/listings", "GET", self._list_listings),
-            self._api(shop + "/listings/{listing_id:int}", "PATCH", self._update_listing),
-            self._api(shop + "/listings/{listing_id:int}/images", "POST", self._upload_image),
+            self._api(API + "/users/me", "GET", self._get_me, scope="shops_r"),
+            self._api(shop, "GET", self._get_shop),
+            self._api(shop + "/receipts", "GET", self._list_receipts, scope="transactions_r"),
+            self._api(
+                shop + "/receipts/{receipt_id:int}",
+                "GET",
+                self._get_receipt,
+                scope="transactions_r",
+            ),
+            self._api(
+                shop + "/receipts/{receipt_id:int}/tracking",
+                "POST",
+                self._tracking,
+                scope="transactions_w",
+            ),
+            self._api(shop + "/listings", "GET", self._list_listings, scope="listings_r"),
+            self._api(
+                shop + "/listings/{listing_id:int}",
+                "PATCH",
+                self._update_listing,
+                scope="listings_w",
+            ),
+            self._api(
+                shop + "/listings/{listing_id:int}/images",
+                "POST",
+                self._upload_image,
+                scope="listings_w",
+            ),
             self._api(
                 shop + "/listings/{listing_id:int}/images/{listing_image_id:int}",
                 "DELETE",
                 self._delete_image,
+                scope="listings_w",
             ),
             self._api(listing, "GET", self._get_listing),
-            self._api(listing + "/inventory", "GET", self._get_inventory),
-            self._api(listing + "/inventory", "PUT", self._put_inventory),
+            self._api(listing + "/inventory", "GET", self._get_inventory, scope="listings_r"),
+            self._api(listing + "/inventory", "PUT", self._put_inventory, scope="listings_w"),
             self._api(listing + "/images", "GET", self._list_images),
         ]
 
     def _api(
-        self, path: str, method: str, handler: Callable[[int, Request, bytes], tuple[int, Any]]
+        self,
+        path: str,
+        method: str,
+        handler: Callable[[int, Request, bytes], tuple[int, Any]],
+        *,
+        scope: str | None = None,
     ) -> Route:
         """A route behind the edge (latency, faults), the app key, the rate limit and the
-        bearer token, in that order; the handler runs under the lock."""
+        bearer token (holding ``scope``, the operation's OAS ``security`` scope), in that
+        order; the handler runs under the lock."""
 
         async def endpoint(request: Request) -> Response:
             with self._lock:
@@ -720,7 +870,7 @@ class EtsySandbox:
             if self.latency_seconds > 0:
                 await asyncio.sleep(self.latency_seconds)
             body = await request.body()
-            return self._answer(request, body, handler)
+            return self._answer(request, body, handler, scope)
 
         return Route(path, endpoint, methods=[method])
 
@@ -729,6 +879,7 @@ class EtsySandbox:
         request: Request,
         body: bytes,
         handler: Callable[[int, Request, bytes], tuple[int, Any]],
+        scope: str | None,
     ) -> Response:
         with self._lock:
             fault = self._take_fault()
@@ -745,8 +896,13 @@ class EtsySandbox:
             self.requests_by_app[keystring] += 1
             headers = windows.headers()
             try:
-                shop_id = self._bearer(request)
-                status, payload = handler(shop_id, request, body)
+                grant = self._bearer(request)
+                if scope is not None and grant.scopes is not None and scope not in grant.scopes:
+                    # Etsy's wording for a missing scope is not documented (unconfirmed)
+                    raise _Refused(
+                        403, "insufficient_scope", f"The access token lacks the {scope} scope"
+                    )
+                status, payload = handler(grant.shop_id, request, body)
             except _Refused as refused:
                 return JSONResponse(refused.body, status_code=refused.status, headers=headers)
         if status == 204:
@@ -781,7 +937,7 @@ class EtsySandbox:
             keystring, _Windows(self.requests_per_second, self.requests_per_day)
         )
 
-    def _bearer(self, request: Request) -> int:
+    def _bearer(self, request: Request) -> _Grant:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise _Refused(401, "invalid_token", "Missing or malformed Authorization header")
@@ -790,45 +946,142 @@ class EtsySandbox:
             raise _Refused(401, "invalid_token", "The access token is invalid")
         if self._wall_clock() >= grant.expires_at:
             raise _Refused(401, "invalid_token", "The access token is expired")
-        return grant.shop_id
+        return grant
 
     # -- OAuth ---------------------------------------------------------------------------------
+    async def _consent(self, request: Request) -> Response:
+        """``GET /oauth/connect``: the consent page, answered at once by the signed-in seller.
+
+        As RFC 6749 section 4.1.2.1 has it: an unknown ``client_id`` or an unusable
+        ``redirect_uri`` is an error page (400, JSON here), never a redirect; every other
+        problem, and a refusal, goes back to ``redirect_uri`` as ``error`` and
+        ``error_description`` with the ``state``. PKCE is required and only ``S256`` is taken
+        (https://developers.etsy.com/documentation/essentials/authentication).
+        """
+        query = request.query_params
+        with self._lock:
+            client_id = query.get("client_id", "")
+            redirect_uri = query.get("redirect_uri", "")
+            if client_id not in self._apps:
+                return _error_page("invalid_client", "client_id is not the keystring of an app")
+            problem = _redirect_uri_problem(redirect_uri)
+            if problem is not None:
+                return _error_page("invalid_request", problem)
+            state = query.get("state", "")
+
+            def back(**params: str) -> Response:
+                if state:
+                    params["state"] = state
+                return Response(
+                    status_code=302, headers={"location": _with_query(redirect_uri, params)}
+                )
+
+            refusal = _consent_refusal(query)
+            if refusal is not None:
+                return back(error=refusal[0], error_description=refusal[1])
+            seller = (
+                self._signed_in if self._signed_in is not None else next(iter(self._shops), None)
+            )
+            if seller is None:
+                return _error_page("login_required", "no Etsy seller is signed in", status=401)
+            if self.deny_next_consent:
+                self.deny_next_consent = False
+                return back(error="access_denied", error_description="The user denied the request")
+            code = secrets.token_urlsafe(48)
+            self._codes[code] = _AuthorizationCode(
+                client_id=client_id,
+                redirect_uri=redirect_uri,
+                code_challenge=query["code_challenge"],
+                shop_id=seller,
+                scopes=frozenset(query.get("scope", "").split()),
+                expires_at=self._wall_clock() + self.code_lifetime_seconds,
+            )
+            self.consents += 1
+            return back(code=code)
+
     async def _token_endpoint(self, request: Request) -> Response:
-        """``POST /v3/public/oauth/token`` with ``grant_type=refresh_token``: both tokens
-        rotate; the old refresh token is dead from now on."""
+        """``POST /v3/public/oauth/token`` (form-encoded).
+
+        ``grant_type=refresh_token``: both tokens rotate; the old refresh token is dead from
+        now on. ``grant_type=authorization_code`` with ``client_id``, ``redirect_uri``,
+        ``code`` and ``code_verifier``: see ``_exchange_code``."""
         form = _form(await request.body())
         with self._lock:
             self.requests += 1
-            if form.get("grant_type") != "refresh_token":
+            grant_type = form.get("grant_type")
+            if grant_type not in ("refresh_token", "authorization_code"):
                 return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
             if form.get("client_id") not in self._apps:
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
-            shop_id = self._refresh.pop(form.get("refresh_token", ""), None)
-            if shop_id is None:
-                return JSONResponse(
-                    {"error": "invalid_grant", "error_description": "Invalid refresh token"},
-                    status_code=400,
-                )
-            access, refresh, _ = self._issue(shop_id)
+            if grant_type == "authorization_code":
+                return self._exchange_code(form)
+            found = self._refresh.pop(form.get("refresh_token", ""), None)
+            if found is None:
+                return _invalid_grant("Invalid refresh token")
+            access, refresh, _ = self._issue(found.shop_id, found.scopes)
             self.token_refreshes += 1
-            return JSONResponse(
-                {
-                    "access_token": access,
-                    "token_type": "Bearer",
-                    "expires_in": self.token_lifetime_seconds,
-                    "refresh_token": refresh,
-                }
-            )
+            return self._token_answer(access, refresh)
 
-    def _issue(self, shop_id: int) -> tuple[str, str, int]:
+    def _exchange_code(self, form: Mapping[str, str]) -> Response:
+        """The authorization code grant. A code is spent by the first exchange that names it,
+        whatever its outcome (a wrong verifier, too, so an intercepted code buys one guess);
+        a spent, expired or unknown code, another client's code, a ``redirect_uri`` other
+        than the consent's or a verifier whose S256 is not the challenge: 400
+        ``invalid_grant``."""
+        missing = [name for name in ("redirect_uri", "code", "code_verifier") if not form.get(name)]
+        if missing:
+            return JSONResponse(
+                {"error": "invalid_request", "error_description": f"{missing[0]} is required"},
+                status_code=400,
+            )
+        self.code_exchanges += 1
+        record = self._codes.pop(form["code"], None)
+        if record is None or record.client_id != form["client_id"]:
+            return _invalid_grant("The authorization code is invalid or has already been used")
+        if self._wall_clock() >= record.expires_at:
+            return _invalid_grant("The authorization code has expired")
+        if form["redirect_uri"] != record.redirect_uri:
+            return _invalid_grant("redirect_uri does not match the authorization request")
+        verifier = form["code_verifier"]
+        if not _is_code_verifier(verifier) or not hmac.compare_digest(
+            _s256(verifier), record.code_challenge
+        ):
+            return _invalid_grant("code_verifier is invalid")
+        access, refresh, _ = self._issue(record.shop_id, record.scopes)
+        return self._token_answer(access, refresh)
+
+    def _token_answer(self, access: str, refresh: str) -> Response:
+        return JSONResponse(
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": self.token_lifetime_seconds,
+                "refresh_token": refresh,
+            }
+        )
+
+    def _issue(self, shop_id: int, scopes: frozenset[str] | None = None) -> tuple[str, str, int]:
         user = self._shops[shop_id].user_id
         access = f"{user}.{secrets.token_urlsafe(24)}"
         refresh = f"{user}.{secrets.token_urlsafe(24)}"
         expires = int(self._wall_clock()) + self.token_lifetime_seconds
-        self._access[access] = _Grant(shop_id, expires)
-        self._refresh[refresh] = shop_id
+        self._access[access] = _Grant(shop_id, expires, scopes)
+        self._refresh[refresh] = _RefreshGrant(shop_id, scopes)
         self._current[shop_id] = (access, refresh)
         return access, refresh, expires
+
+    # -- users and shops -----------------------------------------------------------------------
+    def _get_me(self, token_shop: int, _request: Request, _body: bytes) -> tuple[int, Any]:
+        """getMe: the user the token belongs to and the user's shop (``Self``)."""
+        shop = self._require_shop(token_shop)
+        return 200, {"user_id": shop.user_id, "shop_id": shop.shop_id}
+
+    def _get_shop(self, _token_shop: int, request: Request, _body: bytes) -> tuple[int, Any]:
+        """getShop: any shop (a public read: the OAS asks for the api key only)."""
+        shop = self._shops.get(int(request.path_params["shop_id"]))
+        if shop is None:
+            raise _Refused(404, f"Shop {request.path_params['shop_id']} not found")
+        return 200, self._shop_view(shop)
 
     async def _hosted_image(self, request: Request) -> Response:
         with self._lock:
@@ -928,15 +1181,24 @@ class EtsySandbox:
         """updateListingInventory: validate everything, then replace everything."""
         listing = self._shop_listing(token_shop, request)
         document = _json_body(body)
-        products = _validated_inventory(document, self._shops[listing.shop_id].divisor)
+        divisor = self._shops[listing.shop_id].divisor
+        products = _validated_inventory(document, divisor)
         for key in ("price_on_property", "quantity_on_property", "sku_on_property"):
             setattr(listing, key, list(document.get(key) or []))
         listing.readiness_state_on_property = list(
             document.get("readiness_state_on_property") or []
         )
+        before = listing.products
         listing.products = [self._renumbered(product) for product in products]
         listing.updated = self._now()
-        self.inventory_writes.append({"listing_id": listing.listing_id, "body": document})
+        self.price_changes.extend(_price_changes(listing, before, divisor))
+        self.inventory_writes.append(
+            {
+                "listing_id": listing.listing_id,
+                "body": document,
+                "raw": body.decode("utf-8", "replace"),
+            }
+        )
         return 200, self._inventory_view(listing, with_listing=False)
 
     # -- images --------------------------------------------------------------------------------
@@ -1012,6 +1274,67 @@ class EtsySandbox:
     # =========================================================================================
     # Views (the documented response shapes)
     # =========================================================================================
+
+    def _shop_view(self, shop: _Shop) -> JSON:
+        """A ``Shop`` (getShop)."""
+        active = sum(
+            1 for x in self._listings.values() if x.shop_id == shop.shop_id and x.state == "active"
+        )
+        sold = sum(
+            t.quantity
+            for r in self._receipts.values()
+            if r.shop_id == shop.shop_id and r.is_paid
+            for t in r.transactions
+        )
+        return {
+            "shop_id": shop.shop_id,
+            "user_id": shop.user_id,
+            "shop_name": shop.shop_name,
+            "create_date": shop.created,
+            "created_timestamp": shop.created,
+            "title": None,
+            "announcement": None,
+            "currency_code": shop.currency,
+            "is_vacation": False,
+            "vacation_message": None,
+            "sale_message": None,
+            "digital_sale_message": None,
+            "update_date": shop.created,
+            "updated_timestamp": shop.created,
+            "listing_active_count": active,
+            "digital_listing_count": 0,
+            "login_name": shop.shop_name.lower(),
+            "accepts_custom_requests": False,
+            "policy_welcome": None,
+            "policy_payment": None,
+            "policy_shipping": None,
+            "policy_refunds": None,
+            "policy_additional": None,
+            "policy_seller_info": None,
+            "policy_update_date": shop.created,
+            "policy_has_private_receipt_info": False,
+            "has_unstructured_policies": False,
+            "policy_privacy": None,
+            "vacation_autoreply": None,
+            "url": f"https://www.etsy.com/shop/{shop.shop_name}",
+            "image_url_760x100": None,
+            "num_favorers": 0,
+            "languages": ["en-US"],
+            "icon_url_fullxfull": None,
+            "is_using_structured_policies": False,
+            "has_onboarded_structured_policies": False,
+            "include_dispute_form_link": False,
+            "is_direct_checkout_onboarded": True,
+            "is_etsy_payments_onboarded": True,
+            "is_calculated_eligible": False,
+            "is_opted_in_to_buyer_promise": False,
+            "is_shop_us_based": True,
+            "transaction_sold_count": sold,
+            "shipping_from_country_iso": "US",
+            "shop_location_country_iso": "US",
+            "review_count": 0,
+            "review_average": None,
+        }
 
     def _money(self, amount: int, shop_id: int) -> JSON:
         shop = self._shops[shop_id]
@@ -1369,6 +1692,72 @@ def order_event_payload(shop_id: int, receipt_id: int, event_type: str = "order.
     }
 
 
+def _error_page(error: str, description: str, *, status: int = 400) -> Response:
+    """What the consent page shows instead of redirecting (JSON here, a page at Etsy)."""
+    return JSONResponse({"error": error, "error_description": description}, status_code=status)
+
+
+def _invalid_grant(description: str) -> Response:
+    return JSONResponse(
+        {"error": "invalid_grant", "error_description": description}, status_code=400
+    )
+
+
+def _redirect_uri_problem(uri: str) -> str | None:
+    """Etsy takes ``https://`` redirect URIs only; the sandbox also takes ``http://`` on
+    loopback, where the embedded hub listens. No fragment (RFC 6749 section 3.1.2)."""
+    if not uri:
+        return "redirect_uri is required"
+    parsed = urlsplit(uri)
+    if parsed.fragment or not parsed.netloc:
+        return "redirect_uri must be an absolute URI without a fragment"
+    if parsed.scheme == "https" or (
+        parsed.scheme == "http" and (parsed.hostname or "") in LOOPBACK_HOSTS
+    ):
+        return None
+    return "redirect_uri must have the https:// prefix"
+
+
+def _consent_refusal(query: Mapping[str, str]) -> tuple[str, str] | None:
+    """The OAuth error a consent request earns before the seller sees it, if any."""
+    if query.get("response_type") != "code":
+        return "unsupported_response_type", "response_type must be code"
+    if not query.get("state"):
+        return "invalid_request", "state is required"
+    scopes = query.get("scope", "").split()
+    if not scopes:
+        return "invalid_scope", "scope is required"
+    unknown = sorted(set(scopes) - OAUTH_SCOPES)
+    if unknown:
+        return "invalid_scope", f"unknown scope: {', '.join(unknown)}"
+    challenge = query.get("code_challenge", "")
+    if not challenge:
+        return "invalid_request", "code_challenge is required"
+    if query.get("code_challenge_method") != "S256":
+        return "invalid_request", "code_challenge_method must be S256"
+    if len(challenge) != 43 or not set(challenge) <= BASE64URL:
+        return "invalid_request", "code_challenge must be the base64url SHA-256 of the verifier"
+    return None
+
+
+def _with_query(uri: str, params: Mapping[str, str]) -> str:
+    """``uri`` with ``params`` added to whatever query it already has."""
+    parsed = urlsplit(uri)
+    query = "&".join(part for part in (parsed.query, urlencode(params)) if part)
+    return urlunsplit((parsed.scheme, parsed.netloc, parsed.path, query, ""))
+
+
+def _is_code_verifier(value: str) -> bool:
+    """RFC 7636 section 4.1: 43 to 128 unreserved characters."""
+    return 43 <= len(value) <= 128 and set(value) <= UNRESERVED
+
+
+def _s256(verifier: str) -> str:
+    """RFC 7636 ``S256``: base64url(SHA-256(verifier)) without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def _signing_key(secret: str) -> bytes:
     """Standard Webhooks: base64 after ``whsec_``; a secret that is not base64 (a forgery
     test's) is used as raw bytes so it still signs, just with the wrong key."""
@@ -1408,6 +1797,42 @@ def _minor(amount: Decimal, divisor: int) -> int:
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{amount} is not a whole number of 1/{divisor}")
     return int(scaled)
+
+
+def _major(amount: int, divisor: int) -> Decimal:
+    """Exactly ``amount / divisor``; a power-of-ten divisor keeps its places (50/100 is 0.50)."""
+    places = len(str(divisor)) - 1
+    if divisor == 10**places:
+        return Decimal(amount).scaleb(-places)
+    return Decimal(amount) / divisor
+
+
+def _price_changes(
+    listing: _Listing, before: Sequence[_Product], divisor: int
+) -> list[PriceChange]:
+    """The products whose first offering's price a write changed: matched by SKU where every
+    SKU is set and unique on both sides, else by position."""
+    old_skus = [product.sku for product in before]
+    new_skus = [product.sku for product in listing.products]
+    by_sku = all(old_skus) and all(new_skus) and len(set(old_skus)) == len(old_skus)
+    previous: dict[str | int, _Product] = {
+        (product.sku if by_sku else position): product for position, product in enumerate(before)
+    }
+    changes = []
+    for position, product in enumerate(listing.products):
+        old = previous.get(product.sku if by_sku else position)
+        old_amount = old.offerings[0].amount if old is not None and old.offerings else None
+        new_amount = product.offerings[0].amount
+        if old_amount != new_amount:
+            changes.append(
+                PriceChange(
+                    listing.listing_id,
+                    product.sku,
+                    None if old_amount is None else _major(old_amount, divisor),
+                    _major(new_amount, divisor),
+                )
+            )
+    return changes
 
 
 def _for_sale(products: Sequence[_Product]) -> bool:
@@ -1471,8 +1896,9 @@ def _form(body: bytes) -> dict[str, str]:
 
 
 def _json_body(body: bytes) -> JSON:
+    """A JSON object; numbers with a fraction become ``Decimal`` (their digits as sent)."""
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_float=Decimal)
     except ValueError:
         raise _Refused(400, "The request body is not valid JSON") from None
     if not isinstance(document, dict):
@@ -1523,6 +1949,13 @@ def _validated_inventory(document: Mapping[str, Any], divisor: int) -> list[JSON
     checked = [_validated_product(product, divisor) for product in products]
     if not any(o["is_enabled"] and o["quantity"] > 0 for p in checked for o in p["offerings"]):
         raise _Refused(400, ZERO_INVENTORY)
+    prices = {o["amount"] for p in checked for o in p["offerings"]}
+    if len(prices) > 1 and not document.get("price_on_property"):
+        raise _Refused(
+            400,
+            "The products' prices differ but price_on_property is empty: a listing whose "
+            "price does not vary by property has one price",
+        )
     return checked
 
 
@@ -1557,7 +1990,12 @@ def _validated_offering(offering: Any, divisor: int) -> JSON:
     if missing:
         raise _Refused(400, f"Missing offering fields: {', '.join(sorted(missing))}")
     price, quantity, enabled = offering["price"], offering["quantity"], offering["is_enabled"]
-    if isinstance(price, bool) or not isinstance(price, int | float) or price <= 0:
+    if (
+        isinstance(price, bool)
+        or not isinstance(price, int | float | Decimal)
+        or not Decimal(price).is_finite()
+        or price <= 0
+    ):
         raise _Refused(400, "price must be a positive number (amount / divisor)")
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
         raise _Refused(400, "quantity must be an integer of 0 or more")
@@ -1571,7 +2009,9 @@ def _validated_offering(offering: Any, divisor: int) -> JSON:
             Decimal(repr(price)) if isinstance(price, float) else Decimal(price), divisor
         )
     except ValueError:
-        raise _Refused(400, f"price {price} has more decimals than the currency") from None
+        raise _Refused(
+            400, f"price {price} has more decimals than the currency (1/{divisor})"
+        ) from None
     return {
         "amount": amount,
         "quantity": quantity,

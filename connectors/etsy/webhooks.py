@@ -23,6 +23,7 @@ import hmac
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
 from connectors.contract import WebhookEnvelope, WebhookRejected
@@ -86,7 +87,8 @@ def _timestamp(value: str, now: float) -> int:
         moment = int(value.strip())
     except ValueError:
         raise _reject("the webhook-timestamp header is not epoch seconds") from None
-    if abs(now - moment) > TOLERANCE_SECONDS:
+    # Exactly (Fraction): a 400-digit timestamp is too large for the float ``now - moment``.
+    if abs(Fraction(now) - moment) > TOLERANCE_SECONDS:
         raise _reject("the webhook-timestamp is more than 5 minutes away from now (a replay?)")
     return moment
 
@@ -158,7 +160,7 @@ def verify_webhook(
 def _payload(body: bytes) -> dict[str, Any] | None:
     try:
         document = decode_json(body)
-    except ValueError:  # invalid JSON or invalid UTF-8
+    except (ValueError, RecursionError):  # invalid JSON or UTF-8; nested past json's limit
         return None
     return document if isinstance(document, dict) else None
 

@@ -37,6 +37,7 @@ from graphql.language import (
 
 from connectors.contract import (
     AuthError,
+    AuthorizationRejected,
     ConnectorConfig,
     ConnectorError,
     PermanentError,
@@ -56,6 +57,8 @@ from connectors.ratelimit import CostBucket, RateLimiter
 
 MARKETPLACE = "shopify"
 ACCESS_TOKEN_HEADER = "X-Shopify-Access-Token"  # noqa: S105 (a header name)
+# https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant
+OAUTH_ACCESS_TOKEN_PATH = "/admin/oauth/access_token"  # noqa: S105 (a path)
 # Standard plan figures; the server's throttleStatus replaces them after the first response.
 COST_BUCKET = CostBucket(MARKETPLACE, capacity=1000, restore_per_second=100)
 
@@ -324,6 +327,38 @@ class ShopifyGraphQLClient:
                 self._limiter.refund(COST_BUCKET, shop.external_id, cost)
         return reader.data()
 
+    def exchange_authorization_code(
+        self, base_url: str, *, client_id: str, client_secret: str, code: str
+    ) -> dict[str, Any]:
+        """``POST {base_url}/admin/oauth/access_token`` -> ``{"access_token", "scope", ...}``.
+
+        Sent once: a code is single-use, so a blind retry after a lost answer could only be
+        refused. A 400 (a used, expired or unknown code, or wrong client credentials) is an
+        ``AuthorizationRejected``; other failures keep their usual classes.
+        """
+        client = self._client_for(base_url.rstrip("/"))
+        response = send(
+            client,
+            "POST",
+            OAUTH_ACCESS_TOKEN_PATH,
+            marketplace=MARKETPLACE,
+            classify_body=_refused_code,
+            sleep=self._sleep,
+            retry_transient=False,
+            json={"client_id": client_id, "client_secret": client_secret, "code": code},
+        )
+        try:
+            body = decode_json(response.content)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+            raise PermanentError(
+                "shopify: the access token response carries no access_token",
+                marketplace=MARKETPLACE,
+                marketplace_message=response.text[:MARKETPLACE_MESSAGE_CHARS],
+            )
+        return body
+
     def close(self) -> None:
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
@@ -342,6 +377,26 @@ class ShopifyGraphQLClient:
                 )
                 self._clients[base_url] = client
             return client
+
+
+def _refused_code(response: httpx.Response) -> ConnectorError | None:
+    """The token endpoint's 400 ``{"error", "error_description"}``: the callback's code cannot
+    become a token (used, expired, unknown, or the app's credentials are wrong)."""
+    if response.status_code != 400:
+        return None
+    try:
+        body = decode_json(response.content)
+    except ValueError:
+        body = None
+    detail = response.text[:MARKETPLACE_MESSAGE_CHARS]
+    if isinstance(body, dict):
+        parts = [str(body.get(key)) for key in ("error", "error_description") if body.get(key)]
+        detail = ": ".join(parts) or detail
+    return AuthorizationRejected(
+        f"shopify: the authorization code was refused ({detail}); start the installation again",
+        marketplace=MARKETPLACE,
+        status=response.status_code,
+    )
 
 
 def _access_token(shop: ShopContext) -> str:

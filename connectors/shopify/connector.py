@@ -7,15 +7,21 @@ contract's error classes, and the sync layer decides what to do about them.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
 from connectors.contract import (
+    AuthorizationCallback,
+    AuthorizationRejected,
+    AuthorizationStart,
     Capabilities,
+    ConnectedShop,
     ConnectorConfig,
     FulfillmentRequest,
     FulfillmentResult,
@@ -25,6 +31,7 @@ from connectors.contract import (
     NotFound,
     OrderPage,
     PermanentError,
+    PriceLevel,
     RateLimitModel,
     ShopContext,
     StaleStock,
@@ -33,6 +40,7 @@ from connectors.contract import (
     TransientError,
     WebhookEnvelope,
     WebhookManagement,
+    WebhookSubscription,
     group_stock_levels,
 )
 from connectors.ratelimit import InProcessRateLimiter, RateLimiter
@@ -46,6 +54,24 @@ DEFAULT_API_VERSION = "2026-04"  # compare-and-swap and idempotency keys are man
 STALE_CODE = "CHANGE_FROM_QUANTITY_STALE"
 # Shopify is still running an earlier request with this key: the same key may be sent again.
 RETRY_LATER_CODES = frozenset({"IDEMPOTENCY_CONCURRENT_REQUEST"})
+# ProductVariantsBulkUpdateUserErrorCode values that mean the product or a variant is gone
+# (https://shopify.dev/docs/api/admin-graphql/latest/enums/ProductVariantsBulkUpdateUserErrorCode).
+PRICE_NOT_FOUND_CODES = frozenset({"PRODUCT_DOES_NOT_EXIST", "PRODUCT_VARIANT_DOES_NOT_EXIST"})
+
+# What the hub needs, and no more (https://shopify.dev/docs/api/usage/access-scopes: "Any scope
+# that writes a resource also grants read access to it"): orders read, products written (media),
+# inventory written (stock), locations read (the stock location), merchant-managed fulfillment
+# orders written (fulfillmentCreate). Override with app_credentials["scopes"] (comma-separated).
+DEFAULT_SCOPES = (
+    "read_orders",
+    "write_products",
+    "write_inventory",
+    "read_locations",
+    "write_merchant_managed_fulfillment_orders",
+)
+# The topics the hub subscribes to, by the names X-Shopify-Topic carries.
+WEBHOOK_TOPICS = ("orders/create", "orders/updated", "app/uninstalled")
+WEBHOOK_FORMAT = "JSON"
 
 CAPABILITIES = Capabilities(
     marketplace=MARKETPLACE,
@@ -67,7 +93,13 @@ CAPABILITIES = Capabilities(
 
 
 class ShopifyConnector:
-    """One instance serves every Shopify shop; it holds app-level settings and HTTP clients."""
+    """One instance serves every Shopify shop; it holds app-level settings and HTTP clients.
+
+    Besides the ``MarketplaceConnector`` it is the ``ShopAuthorization`` (Shopify's OAuth
+    authorization code grant) and the ``WebhookRegistry`` (subscriptions over GraphQL).
+    """
+
+    webhook_topics: tuple[str, ...] = WEBHOOK_TOPICS
 
     def __init__(
         self,
@@ -82,6 +114,9 @@ class ShopifyConnector:
             config.app_credentials.get("client_secret"),
             config.app_credentials.get("client_secret_previous"),
         )
+        client_id = config.app_credentials.get("client_id")
+        self._client_id = client_id if isinstance(client_id, str) and client_id else None
+        self._scopes = _configured_scopes(config.app_credentials.get("scopes"))
         self._client = ShopifyGraphQLClient(
             config,
             api_version=config.api_version or DEFAULT_API_VERSION,
@@ -225,6 +260,55 @@ class ShopifyConnector:
             levels.update(mappers.available_quantities(nodes if isinstance(nodes, list) else []))
         return levels
 
+    # -- prices -------------------------------------------------------------------------------
+    def price_batches(self, levels: Sequence[PriceLevel]) -> list[list[PriceLevel]]:
+        """One group per product (``productVariantsBulkUpdate`` takes one), in the order each
+        product first appears, input order inside, cut into chunks of at most 250. Pure."""
+        return _group_by_listing(levels, queries.PRICE_BATCH_SIZE)
+
+    def set_prices(
+        self, shop: ShopContext, levels: Sequence[PriceLevel], *, idempotency_key: str
+    ) -> None:
+        """Absolute prices for variants of one product, in the shop's currency, exactly as
+        given (decimal strings, nothing rounded): one ``productVariantsBulkUpdate``, all or
+        nothing.
+
+        Setting an absolute price twice is setting it once, so ``idempotency_key`` is not
+        needed and not sent. Raises ``ValueError`` for a group that
+        ``price_batches`` would not make (several products, more than 250 variants) or a
+        non-finite price; ``NotFound`` when the product or a variant is gone; ``PermanentError``
+        with Shopify's messages for any other userError.
+        """
+        del idempotency_key
+        if not levels:
+            return
+        products = list(dict.fromkeys(level.listing_id for level in levels))
+        if len(products) != 1:
+            raise ValueError(
+                "shopify sets prices for one product per call, got variants of "
+                f"{len(products)} products ({', '.join(products)}); split with price_batches"
+            )
+        if len(levels) > queries.PRICE_BATCH_SIZE:
+            raise ValueError(
+                f"shopify takes at most {queries.PRICE_BATCH_SIZE} variant prices per call, got "
+                f"{len(levels)}; split with price_batches"
+            )
+        product_id = products[0]
+        variants = mappers.variants_price_input(levels)
+        data = self._client.execute(
+            shop,
+            queries.PRODUCT_VARIANTS_BULK_UPDATE,
+            {"productId": product_id, "variants": variants},
+        )
+        payload = _raise_price_errors(shop, product_id, _payload(data, "productVariantsBulkUpdate"))
+        missing = {level.item_id for level in levels} - mappers.updated_variant_ids(payload)
+        if missing:
+            raise PermanentError(
+                f"shopify shop {shop.external_id}: setting prices of product {product_id}: "
+                f"Shopify did not report variants {', '.join(sorted(missing))} as updated",
+                marketplace=MARKETPLACE,
+            )
+
     # -- images -------------------------------------------------------------------------------
     def replace_listing_images(
         self, shop: ShopContext, listing_id: str, images: Sequence[ImageRef]
@@ -307,6 +391,168 @@ class ShopifyConnector:
             )
         return FulfillmentResult(external_id=fulfillment_id, already_existed=False)
 
+    # -- onboarding: the authorization code grant ---------------------------------------------
+    # https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant
+    def authorization_url(self, start: AuthorizationStart) -> str:
+        """The shop's consent page: ``https://{shop}/admin/oauth/authorize?client_id&scope&
+        redirect_uri&state`` (``start.api_base_url`` replaces ``https://{shop}`` for sandboxes).
+
+        An offline token is asked for (no ``grant_options[]``): the hub works without a user.
+        Raises ``InvalidInput`` unless ``start.shop_hint`` is a ``*.myshopify.com`` domain.
+        """
+        shop = mappers.myshopify_domain(start.shop_hint)
+        if shop is None:
+            raise InvalidInput(
+                f"shopify: {start.shop_hint!r} is not a shop domain; give the shop's "
+                "permanent address, like example-shop.myshopify.com"
+            )
+        query = urlencode(
+            {
+                "client_id": self._require_client_id(),
+                "scope": ",".join(self._scopes),
+                "redirect_uri": start.redirect_uri,
+                "state": start.state,
+            }
+        )
+        return f"{_site(shop, start.api_base_url)}/admin/oauth/authorize?{query}"
+
+    def callback_state(self, callback: AuthorizationCallback) -> str:
+        """The callback's ``state`` once its ``hmac`` verifies with the client secret (or the
+        previous one) and its ``shop`` is a myshopify domain. No I/O."""
+        query = callback.query
+        error = query.get("error")
+        if error:
+            detail = query.get("error_description") or error
+            raise AuthorizationRejected(
+                f"shopify authorization was not granted ({error}: {detail})",
+                marketplace=MARKETPLACE,
+            )
+        missing = [name for name in ("code", "hmac", "shop", "state") if not query.get(name)]
+        if missing:
+            raise AuthorizationRejected(
+                f"shopify authorization: the callback lacks {', '.join(missing)}",
+                marketplace=MARKETPLACE,
+            )
+        webhooks.verify_query_signature(query, self._secrets)
+        if mappers.myshopify_domain(query["shop"]) is None:
+            raise AuthorizationRejected(
+                f"shopify authorization: {query['shop']!r} is not a myshopify domain",
+                marketplace=MARKETPLACE,
+            )
+        return query["state"]
+
+    def complete_authorization(
+        self, callback: AuthorizationCallback, start: AuthorizationStart
+    ) -> ConnectedShop:
+        """Check the callback against ``start`` (state, shop), exchange the code for an offline
+        token, then read the shop and its first active location with that token."""
+        state = self.callback_state(callback)
+        if not hmac.compare_digest(state.encode(), start.state.encode()):
+            raise AuthorizationRejected(
+                "shopify authorization: the callback's state is not this authorization's",
+                marketplace=MARKETPLACE,
+            )
+        shop = mappers.myshopify_domain(callback.query["shop"])
+        if shop is None or shop != mappers.myshopify_domain(start.shop_hint):
+            raise AuthorizationRejected(
+                f"shopify authorization: the callback is for {callback.query['shop']!r}, "
+                f"not the shop this installation started for ({start.shop_hint!r})",
+                marketplace=MARKETPLACE,
+            )
+        granted = self._client.exchange_authorization_code(
+            _site(shop, start.api_base_url),
+            client_id=self._require_client_id(),
+            client_secret=self._require_client_secret(),
+            code=callback.query["code"],
+        )
+        token = granted["access_token"]
+        scope = granted.get("scope") if isinstance(granted.get("scope"), str) else ""
+        connected = ShopContext(
+            shop_id=0,
+            external_id=shop,
+            credentials={"access_token": token},
+            api_base_url=start.api_base_url,
+        )
+        data = self._client.execute(connected, queries.SHOP_IDENTITY)
+        with _payload_errors(connected, "reading the newly connected shop"):
+            identity = mappers.shop_identity(data)
+        return ConnectedShop(
+            external_id=shop,
+            name=identity.name,
+            credentials={"access_token": token, "scope": scope},
+            api_base_url=start.api_base_url,
+            location_id=identity.location_id,
+            scopes=mappers.granted_scopes(scope),
+            currency=identity.currency,
+        )
+
+    def _require_client_id(self) -> str:
+        if self._client_id is None:
+            raise PermanentError(
+                "shopify: the app's client_id is not configured; set it beside client_secret",
+                marketplace=MARKETPLACE,
+            )
+        return self._client_id
+
+    def _require_client_secret(self) -> str:
+        secret = self._secrets[0]
+        if not isinstance(secret, str) or not secret:
+            raise PermanentError(
+                "shopify: the app's client_secret is not configured", marketplace=MARKETPLACE
+            )
+        return secret
+
+    # -- webhook subscriptions ----------------------------------------------------------------
+    def list_webhooks(self, shop: ShopContext) -> list[WebhookSubscription]:
+        """Every subscription of the app on the shop, all pages, topics by their REST names."""
+        found: list[WebhookSubscription] = []
+        after: str | None = None
+        while True:
+            data = self._client.execute(shop, queries.WEBHOOK_SUBSCRIPTIONS, {"after": after})
+            with _payload_errors(shop, "webhook subscriptions page"):
+                connection = data.get("webhookSubscriptions")
+                nodes = mappers.connection_nodes(connection, what="webhookSubscriptions")
+                found.extend(mappers.map_webhook_subscription(node) for node in nodes)
+                after = mappers.next_page_cursor(connection)
+            if after is None:
+                return found
+
+    def create_webhook(
+        self, shop: ShopContext, topic: str, address: str, *, secret: str | None
+    ) -> WebhookSubscription:
+        """``webhookSubscriptionCreate`` with ``uri``; ``secret`` is ignored (Shopify signs
+        every delivery with the app's client secret). A duplicate topic and address comes back
+        as a userError, hence a ``PermanentError``."""
+        del secret
+        data = self._client.execute(
+            shop,
+            queries.WEBHOOK_SUBSCRIPTION_CREATE,
+            {
+                "topic": mappers.webhook_topic_enum(topic),
+                "subscription": {"uri": address, "format": WEBHOOK_FORMAT},
+            },
+        )
+        what = f"subscribing to {topic}"
+        payload = _raise_user_errors(shop, what, data, "webhookSubscriptionCreate")
+        node = payload.get("webhookSubscription")
+        if not isinstance(node, Mapping):
+            raise PermanentError(
+                f"shopify shop {shop.external_id}: {what}: no subscription was returned",
+                marketplace=MARKETPLACE,
+            )
+        with _payload_errors(shop, what):
+            return mappers.map_webhook_subscription(node)
+
+    def enable_webhook(self, shop: ShopContext, subscription_id: str) -> WebhookSubscription:
+        """Shopify has no disabled state (it deletes a failing subscription), so this returns
+        the subscription unchanged, or raises ``NotFound`` when Shopify deleted it."""
+        data = self._client.execute(shop, queries.WEBHOOK_SUBSCRIPTION, {"id": subscription_id})
+        node = data.get("webhookSubscription")
+        if not isinstance(node, Mapping):
+            raise _not_found(shop, f"webhook subscription {subscription_id}")
+        with _payload_errors(shop, f"webhook subscription {subscription_id}"):
+            return mappers.map_webhook_subscription(node)
+
     # -- webhooks and lifecycle ---------------------------------------------------------------
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEnvelope:
         return webhooks.verify_webhook(body, headers, self._secrets)
@@ -316,9 +562,9 @@ class ShopifyConnector:
 
 
 def create(config: ConnectorConfig) -> ShopifyConnector:
-    """The ``hub.connectors`` entry point: app credentials ``client_secret`` and
-    ``client_secret_previous``; API version from the config or 2026-04; the shared limiter
-    from the config or an in-process one."""
+    """The ``hub.connectors`` entry point: app credentials ``client_id``, ``client_secret``,
+    ``client_secret_previous`` and optional ``scopes`` (comma-separated); API version from the
+    config or 2026-04; the shared limiter from the config or an in-process one."""
     return ShopifyConnector(config)
 
 
@@ -345,6 +591,24 @@ def _not_found(shop: ShopContext, what: str) -> NotFound:
         f"shopify shop {shop.external_id}: {what} does not exist (any more)",
         marketplace=MARKETPLACE,
     )
+
+
+def _configured_scopes(value: Any) -> tuple[str, ...]:
+    """``app_credentials["scopes"]``: a comma-separated string or a list; DEFAULT_SCOPES if
+    absent or empty."""
+    if isinstance(value, str):
+        parts = value.split(",")
+    elif isinstance(value, list | tuple):
+        parts = [str(part) for part in value]
+    else:
+        parts = []
+    scopes = tuple(part.strip() for part in parts if part.strip())
+    return scopes or DEFAULT_SCOPES
+
+
+def _site(shop_domain: str, api_base_url: str | None) -> str:
+    """Where the shop's admin lives: its own domain, or a sandbox standing in for it."""
+    return api_base_url.rstrip("/") if api_base_url else f"https://{shop_domain}"
 
 
 def _location(shop: ShopContext) -> str:
@@ -383,6 +647,34 @@ def _raise_user_errors(
             marketplace=MARKETPLACE,
         )
     return payload
+
+
+def _group_by_listing(levels: Sequence[PriceLevel], size: int) -> list[list[PriceLevel]]:
+    """``group_stock_levels`` for prices, keyed by product: groups in the order their product
+    first appears, input order inside, each cut into chunks of at most ``size``."""
+    grouped: dict[str, list[PriceLevel]] = {}
+    for level in levels:
+        grouped.setdefault(level.listing_id, []).append(level)
+    return [
+        group[start : start + size]
+        for group in grouped.values()
+        for start in range(0, len(group), size)
+    ]
+
+
+def _raise_price_errors(
+    shop: ShopContext, product_id: str, payload: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """The payload, or ``NotFound`` (product or variant gone) / ``PermanentError`` (any other
+    userError, a negative price say) carrying Shopify's messages; nothing was applied."""
+    errors = _user_errors(payload)
+    if not errors:
+        return payload
+    codes = {error.get("code") for error in errors}
+    message = mappers.user_error_messages(errors)
+    what = f"shopify shop {shop.external_id}: setting prices of product {product_id}"
+    error_class = NotFound if codes & PRICE_NOT_FOUND_CODES else PermanentError
+    raise error_class(f"{what}: {message}", marketplace_message=message, marketplace=MARKETPLACE)
 
 
 def _raise_stock_errors(shop: ShopContext, payload: Mapping[str, Any]) -> None:

@@ -9,12 +9,21 @@ never enter the books. A payload that does not have the documented shape raises
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.contract import FulfillmentLineRef, FulfillmentRequest, ListingVariant, StockLevel
+from connectors.contract import (
+    FulfillmentLineRef,
+    FulfillmentRequest,
+    ListingVariant,
+    PriceLevel,
+    StockLevel,
+    WebhookSubscription,
+)
 from connectors.scalars import PayloadError, exact_money
 from hub.domain.orders import ImportLine, ImportOrder
 
@@ -64,7 +73,10 @@ def timestamp(value: Any, *, what: str = "timestamp") -> datetime:
         raise ShopifyPayloadError(f"{what}: {value!r} is not an ISO 8601 timestamp") from error
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as error:  # "0001-01-01T00:00:00+01:00" is before year 1 in UTC
+        raise ShopifyPayloadError(f"{what}: {value!r} is out of range in UTC") from error
 
 
 def search_timestamp(moment: datetime) -> str:
@@ -274,6 +286,35 @@ def inventory_set_input(levels: Sequence[StockLevel], *, location_id: str) -> di
     }
 
 
+def money_string(value: Decimal, *, what: str = "price") -> str:
+    """A ``Money`` input exactly as given: fixed-point digits of the Decimal, never a float,
+    never rounded (``Decimal("12.99")`` -> ``"12.99"``, ``Decimal("1E+3")`` -> ``"1000"``).
+
+    Raises ``ValueError`` for NaN or infinity, which no amount can be."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValueError(f"{what}: {value!r} is not a finite Decimal amount")
+    return format(value, "f")
+
+
+def variants_price_input(levels: Sequence[PriceLevel]) -> list[dict[str, Any]]:
+    """``[ProductVariantsBulkInput!]``: the variant GID and its absolute price, nothing else
+    (https://shopify.dev/docs/api/admin-graphql/latest/input-objects/ProductVariantsBulkInput)."""
+    return [
+        {"id": level.item_id, "price": money_string(level.price, what=f"{level.item_id} price")}
+        for level in levels
+    ]
+
+
+def updated_variant_ids(payload: Mapping[str, Any]) -> set[str]:
+    """The variant GIDs a ``productVariantsBulkUpdate`` payload reports as updated."""
+    nodes = payload.get("productVariants")
+    return {
+        node["id"]
+        for node in (nodes if isinstance(nodes, list) else [])
+        if isinstance(node, Mapping) and isinstance(node.get("id"), str)
+    }
+
+
 def available_quantities(nodes: Iterable[Any]) -> dict[str, int]:
     """Inventory item GID -> "available" at the location, from ``nodes(ids:)``.
 
@@ -399,3 +440,111 @@ def user_error_messages(errors: Iterable[Any]) -> str:
         text = f"{where}: {error.get('message')}" if where else str(error.get("message"))
         parts.append(f"{text} ({code})" if code else text)
     return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Onboarding: shop domains, granted scopes, the shop's identity, webhook subscriptions
+# --------------------------------------------------------------------------------------------
+
+# A shop is addressed by its permanent myshopify domain; Shopify's own app libraries accept
+# only this shape before building an authorization URL or trusting a callback's ``shop``
+# (https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant,
+# "Security checks").
+MYSHOPIFY_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]*\.myshopify\.com")
+
+# REST topic names (as ``X-Shopify-Topic`` carries them) -> GraphQL ``WebhookSubscriptionTopic``
+# (https://shopify.dev/docs/api/admin-graphql/latest/enums/WebhookSubscriptionTopic).
+WEBHOOK_TOPIC_ENUMS: dict[str, str] = {
+    "app/uninstalled": "APP_UNINSTALLED",
+    "fulfillments/create": "FULFILLMENTS_CREATE",
+    "fulfillments/update": "FULFILLMENTS_UPDATE",
+    "inventory_levels/update": "INVENTORY_LEVELS_UPDATE",
+    "orders/cancelled": "ORDERS_CANCELLED",
+    "orders/create": "ORDERS_CREATE",
+    "orders/delete": "ORDERS_DELETE",
+    "orders/edited": "ORDERS_EDITED",
+    "orders/fulfilled": "ORDERS_FULFILLED",
+    "orders/paid": "ORDERS_PAID",
+    "orders/partially_fulfilled": "ORDERS_PARTIALLY_FULFILLED",
+    "orders/updated": "ORDERS_UPDATED",
+    "products/create": "PRODUCTS_CREATE",
+    "products/delete": "PRODUCTS_DELETE",
+    "products/update": "PRODUCTS_UPDATE",
+    "shop/update": "SHOP_UPDATE",
+}
+_WEBHOOK_TOPIC_NAMES = {enum: name for name, enum in WEBHOOK_TOPIC_ENUMS.items()}
+
+
+@dataclass(frozen=True)
+class ShopIdentity:
+    """What a fresh installation reads about the shop: names, currency, the stock location."""
+
+    domain: str
+    name: str
+    currency: str | None
+    location_id: str | None  # the first active location; None when the shop has none
+
+
+def myshopify_domain(value: Any) -> str | None:
+    """The lower-cased ``*.myshopify.com`` host in ``value``, or None if it is anything else
+    (a custom domain, a URL, a path, another host)."""
+    if not isinstance(value, str):
+        return None
+    host = value.strip().lower()
+    return host if MYSHOPIFY_DOMAIN.fullmatch(host) else None
+
+
+def granted_scopes(scope: Any) -> tuple[str, ...]:
+    """The access token response's comma-separated ``scope`` as a tuple, blanks dropped."""
+    if not isinstance(scope, str):
+        return ()
+    return tuple(part.strip() for part in scope.split(",") if part.strip())
+
+
+def webhook_topic_enum(topic: str) -> str:
+    """``orders/create`` -> ``ORDERS_CREATE``: the table first, else Shopify's naming rule."""
+    return WEBHOOK_TOPIC_ENUMS.get(topic) or topic.replace("/", "_").upper()
+
+
+def webhook_topic_name(enum: str) -> str:
+    """``ORDERS_CREATE`` -> ``orders/create``; a topic we do not know keeps its enum name (the
+    underscores cannot be split back into resource and event without the table)."""
+    return _WEBHOOK_TOPIC_NAMES.get(enum, enum)
+
+
+def map_webhook_subscription(node: Mapping[str, Any]) -> WebhookSubscription:
+    """A ``WebhookSubscription`` node: ``uri`` (2026), else the deprecated ``endpoint`` /
+    ``callbackUrl``. Shopify has no disabled state (it deletes), so a listed one is active."""
+    subscription_id = _required_text(node, "id", what="webhook subscription")
+    what = f"webhook subscription {subscription_id}"
+    endpoint = _optional_mapping(node, "endpoint")
+    address = (
+        _text(node.get("uri"))
+        or (_text(endpoint.get("callbackUrl")) if endpoint is not None else None)
+        or _text(node.get("callbackUrl"))
+    )
+    if address is None:
+        raise ShopifyPayloadError(f"{what}: 'uri' is missing")
+    return WebhookSubscription(
+        id=subscription_id,
+        topic=webhook_topic_name(_required_text(node, "topic", what=what)),
+        address=address,
+        active=True,
+    )
+
+
+def shop_identity(data: Mapping[str, Any]) -> ShopIdentity:
+    """The ``ShopIdentity`` query's answer: the shop and its first active location."""
+    shop = _mapping(data, "shop", what="shop identity")
+    domain = _required_text(shop, "myshopifyDomain", what="shop")
+    locations = connection_nodes(data.get("locations"), what="shop locations")
+    active = next(
+        (node for node in locations if node.get("isActive") is True and _text(node.get("id"))),
+        None,
+    )
+    return ShopIdentity(
+        domain=domain,
+        name=_text(shop.get("name")) or domain,
+        currency=_text(shop.get("currencyCode")),
+        location_id=_gid(active),
+    )

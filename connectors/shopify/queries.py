@@ -18,6 +18,12 @@ MEDIA_PAGE_SIZE = 100
 FULFILLMENT_ORDERS_PAGE_SIZE = 10
 FULFILLMENT_ORDER_LINES_PAGE_SIZE = 20
 INVENTORY_BATCH_SIZE = 250
+# productVariantsBulkUpdate takes one product's variants; like every input array, at most 250
+# (https://shopify.dev/docs/api/usage/limits: "Input arguments that accept an array have a
+# maximum size of 250").
+PRICE_BATCH_SIZE = 250
+WEBHOOKS_PAGE_SIZE = 100
+LOCATIONS_PAGE_SIZE = 50
 MAX_QUERY_COST = 1000
 
 MONEY_BAG = """{ shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }"""
@@ -106,6 +112,18 @@ mutation InventorySet($input: InventorySetQuantitiesInput!, $key: String!) {
 }
 """
 
+# Absolute prices for variants of one product, all or nothing (allowPartialUpdates defaults to
+# false). ``price`` is a ``Money`` decimal string in the shop's currency.
+# https://shopify.dev/docs/api/admin-graphql/latest/mutations/productVariantsBulkUpdate
+PRODUCT_VARIANTS_BULK_UPDATE = """
+mutation SetVariantPrices($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants) {
+    productVariants { id price }
+    userErrors { field message code }
+  }
+}
+"""
+
 INVENTORY_LEVELS = """
 query InventoryLevels($ids: [ID!]!, $locationId: ID!) {
   nodes(ids: $ids) {
@@ -183,6 +201,49 @@ mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
 }
 """
 
+# -- onboarding: the shop's identity, and the webhook subscriptions that keep it live ----------
+
+# The shop and its locations, read with a fresh token to complete an installation
+# (https://shopify.dev/docs/api/admin-graphql/latest/queries/shop,
+# https://shopify.dev/docs/api/admin-graphql/latest/queries/locations: active ones by default).
+SHOP_IDENTITY = f"""
+query ShopIdentity {{
+  shop {{ id name myshopifyDomain currencyCode }}
+  locations(first: {LOCATIONS_PAGE_SIZE}) {{ nodes {{ id name isActive }} }}
+}}
+"""
+
+# ``uri`` is the address field since the webhook surfaces were consolidated (``callbackUrl`` is
+# deprecated): https://shopify.dev/changelog/consolidate-webhook-graphql-surfaces
+WEBHOOK_SUBSCRIPTION_FIELDS = "id topic uri"
+
+WEBHOOK_SUBSCRIPTIONS = f"""
+query WebhookSubscriptions($after: String) {{
+  webhookSubscriptions(first: {WEBHOOKS_PAGE_SIZE}, after: $after) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{ {WEBHOOK_SUBSCRIPTION_FIELDS} }}
+  }}
+}}
+"""
+
+WEBHOOK_SUBSCRIPTION = f"""
+query WebhookSubscription($id: ID!) {{
+  webhookSubscription(id: $id) {{ {WEBHOOK_SUBSCRIPTION_FIELDS} }}
+}}
+"""
+
+# https://shopify.dev/docs/api/admin-graphql/latest/mutations/webhookSubscriptionCreate
+WEBHOOK_SUBSCRIPTION_CREATE = f"""
+mutation WebhookSubscriptionCreate(
+  $topic: WebhookSubscriptionTopic!, $subscription: WebhookSubscriptionInput!
+) {{
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $subscription) {{
+    webhookSubscription {{ {WEBHOOK_SUBSCRIPTION_FIELDS} }}
+    userErrors {{ field message }}
+  }}
+}}
+"""
+
 ALL_DOCUMENTS: dict[str, str] = {
     "OrdersUpdatedSince": ORDERS_UPDATED_SINCE,
     "OrderById": ORDER_BY_ID,
@@ -190,9 +251,14 @@ ALL_DOCUMENTS: dict[str, str] = {
     "ProductVariants": PRODUCT_VARIANTS,
     "InventorySet": INVENTORY_SET_QUANTITIES,
     "InventoryLevels": INVENTORY_LEVELS,
+    "SetVariantPrices": PRODUCT_VARIANTS_BULK_UPDATE,
     "ProductMedia": PRODUCT_MEDIA,
     "DetachMedia": FILE_UPDATE,
     "AddProductMedia": PRODUCT_ADD_MEDIA,
     "OrderFulfillmentState": ORDER_FULFILLMENT_STATE,
     "FulfillmentCreate": FULFILLMENT_CREATE,
+    "ShopIdentity": SHOP_IDENTITY,
+    "WebhookSubscriptions": WEBHOOK_SUBSCRIPTIONS,
+    "WebhookSubscription": WEBHOOK_SUBSCRIPTION,
+    "WebhookSubscriptionCreate": WEBHOOK_SUBSCRIPTION_CREATE,
 }

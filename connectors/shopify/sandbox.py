@@ -6,6 +6,9 @@ and reproduces the behaviours the connector must cope with: cursor paging ascend
 ``updatedAt``, calculated query cost with a leaky bucket and ``THROTTLED`` answers in HTTP 200,
 compare-and-swap stock writes that fail as a whole, ``@idempotent`` replays, fulfilment orders,
 product media, signed webhooks, and injectable faults (latency, 5xx, 429, webhook chaos).
+It also plays the app's installation: the OAuth authorization code grant
+(``GET /admin/oauth/authorize``, ``POST /admin/oauth/access_token``), webhook subscriptions
+managed through GraphQL, their signed deliveries, and the app being uninstalled.
 
 State lives in memory behind one lock; seeding and inspection are plain Python methods.
 Sources for each behaviour are cited where it is implemented.
@@ -22,6 +25,7 @@ import hmac
 import json
 import random
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -29,8 +33,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
-from urllib.parse import urlparse
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 import httpx
 from graphql import (
@@ -64,7 +68,7 @@ from graphql.execution.values import get_variable_values
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 T = TypeVar("T")
@@ -82,12 +86,52 @@ CONNECTION_BASE_COST = 2
 MUTATION_COST = 10
 MAX_QUANTITY = 1_000_000_000  # InventorySetQuantitiesUserErrorCode.INVALID_QUANTITY_TOO_HIGH
 MAX_PRODUCT_MEDIA = 250
+# A Money input: a non-negative decimal string (the sandbox refuses JSON numbers, which Shopify
+# would coerce, so a client sending floats is caught).
+_MONEY_INPUT = re.compile(r"^-?\d+(?:\.\d+)?$")
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
 INVALID_LOGIN_MESSAGE = (
     "[API] Invalid API key or access token (unrecognized login or wrong password)"
 )
 FIRST_ORDER_NUMBER = 1001
 SHOP_ID = 548380009
+# Authorization codes are short-lived and single-use
+# (https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant);
+# the exact lifetime is not documented, so it is a constructor argument.
+OAUTH_CODE_TTL_SECONDS = 60.0
+# Shopify retries a failed delivery 8 times over 4 hours, then deletes an Admin-API subscription
+# whose failures persist (https://shopify.dev/changelog/updates-to-webhook-retry-mechanism).
+DELIVERY_FAILURE_LIMIT = 8
+INVALID_CLIENT_BODY = {
+    "error": "invalid_client",
+    "error_description": "Client authentication failed due to unknown client, no client "
+    "authentication included, or unsupported authentication method.",
+}
+INVALID_CODE_BODY = {
+    "error": "invalid_request",
+    "error_description": "The authorization code was not found or was already used",
+}
+# GraphQL WebhookSubscriptionTopic -> the REST name carried in X-Shopify-Topic
+# (https://shopify.dev/docs/api/admin-graphql/latest/enums/WebhookSubscriptionTopic; a subset).
+WEBHOOK_TOPICS: dict[str, str] = {
+    "APP_UNINSTALLED": "app/uninstalled",
+    "FULFILLMENTS_CREATE": "fulfillments/create",
+    "FULFILLMENTS_UPDATE": "fulfillments/update",
+    "INVENTORY_LEVELS_UPDATE": "inventory_levels/update",
+    "ORDERS_CANCELLED": "orders/cancelled",
+    "ORDERS_CREATE": "orders/create",
+    "ORDERS_DELETE": "orders/delete",
+    "ORDERS_EDITED": "orders/edited",
+    "ORDERS_FULFILLED": "orders/fulfilled",
+    "ORDERS_PAID": "orders/paid",
+    "ORDERS_PARTIALLY_FULFILLED": "orders/partially_fulfilled",
+    "ORDERS_UPDATED": "orders/updated",
+    "PRODUCTS_CREATE": "products/create",
+    "PRODUCTS_DELETE": "products/delete",
+    "PRODUCTS_UPDATE": "products/update",
+    "SHOP_UPDATE": "shop/update",
+}
+_TOPIC_ENUMS = {name: enum for enum, name in WEBHOOK_TOPICS.items()}
 QUANTITY_NAMES = ("available", "on_hand")
 # https://shopify.dev/docs/apps/build/orders-fulfillment/inventory-management-apps (reasons)
 INVENTORY_REASONS = frozenset(
@@ -167,6 +211,13 @@ enum InventorySetQuantitiesUserErrorCode {{
   INVALID_REFERENCE_DOCUMENT ITEM_NOT_STOCKED_AT_LOCATION
   NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR NON_MUTABLE_INVENTORY_ITEM
 }}
+enum ProductVariantsBulkUpdateUserErrorCode {{
+  GREATER_THAN_OR_EQUAL_TO INVALID_INPUT MUST_BE_FOR_THIS_PRODUCT NEGATIVE_PRICE_VALUE
+  PRODUCT_DOES_NOT_EXIST PRODUCT_VARIANT_DOES_NOT_EXIST PRODUCT_VARIANT_ID_MISSING
+}}
+enum WebhookSubscriptionTopic {{ {" ".join(sorted(WEBHOOK_TOPICS))} }}
+enum WebhookSubscriptionFormat {{ JSON XML }}
+enum WebhookSubscriptionSortKeys {{ CREATED_AT ID RELEVANCE }}
 enum FilesErrorCode {{
   ALT_VALUE_LIMIT_EXCEEDED FILE_DOES_NOT_EXIST FILE_LOCKED INVALID INVALID_IMAGE_SOURCE_URL
   NON_READY_STATE REFERENCE_TARGET_DOES_NOT_EXIST TOO_MANY_ARGUMENTS
@@ -330,6 +381,37 @@ type InventoryQuantity implements Node {{
 }}
 
 type Location implements Node {{ id: ID! isActive: Boolean! name: String! }}
+type LocationEdge {{ cursor: String! node: Location! }}
+type LocationConnection {{ edges: [LocationEdge!]! nodes: [Location!]! pageInfo: PageInfo! }}
+
+type Shop implements Node {{
+  currencyCode: CurrencyCode!
+  email: String!
+  id: ID!
+  myshopifyDomain: String!
+  name: String!
+}}
+
+type WebhookHttpEndpoint {{ callbackUrl: URL! }}
+union WebhookSubscriptionEndpoint = WebhookHttpEndpoint
+
+type WebhookSubscription implements Node {{
+  createdAt: DateTime!
+  endpoint: WebhookSubscriptionEndpoint!
+  filter: String
+  format: WebhookSubscriptionFormat!
+  id: ID!
+  includeFields: [String!]!
+  topic: WebhookSubscriptionTopic!
+  updatedAt: DateTime!
+  uri: String!
+}}
+type WebhookSubscriptionEdge {{ cursor: String! node: WebhookSubscription! }}
+type WebhookSubscriptionConnection {{
+  edges: [WebhookSubscriptionEdge!]!
+  nodes: [WebhookSubscription!]!
+  pageInfo: PageInfo!
+}}
 
 type InventoryAdjustmentGroup implements Node {{
   changes: [InventoryChange!]!
@@ -465,6 +547,18 @@ type InventorySetQuantitiesPayload {{
   userErrors: [InventorySetQuantitiesUserError!]!
 }}
 
+type ProductVariantsBulkUpdateUserError {{
+  code: ProductVariantsBulkUpdateUserErrorCode
+  field: [String!]
+  message: String!
+}}
+input ProductVariantsBulkInput {{ id: ID price: Money }}
+type ProductVariantsBulkUpdatePayload {{
+  product: Product
+  productVariants: [ProductVariant!]
+  userErrors: [ProductVariantsBulkUpdateUserError!]!
+}}
+
 input FileUpdateInput {{
   alt: String
   id: ID!
@@ -500,10 +594,30 @@ input FulfillmentInput {{
 }}
 type FulfillmentCreatePayload {{ fulfillment: Fulfillment userErrors: [UserError!]! }}
 
+input WebhookSubscriptionInput {{
+  callbackUrl: URL
+  filter: String
+  format: WebhookSubscriptionFormat
+  includeFields: [String!]
+  uri: String
+}}
+type WebhookSubscriptionCreatePayload {{
+  userErrors: [UserError!]!
+  webhookSubscription: WebhookSubscription
+}}
+type WebhookSubscriptionDeletePayload {{
+  deletedWebhookSubscriptionId: ID
+  userErrors: [UserError!]!
+}}
+
 type Query {{
   fulfillmentOrder(id: ID!): FulfillmentOrder
   inventoryItem(id: ID!): InventoryItem
   location(id: ID): Location
+  locations(
+    after: String, before: String, first: Int, includeInactive: Boolean = false,
+    includeLegacy: Boolean = false, last: Int, query: String, reverse: Boolean = false
+  ): LocationConnection!
   node(id: ID!): Node
   nodes(ids: [ID!]!): [Node]!
   order(id: ID!): Order
@@ -517,6 +631,13 @@ type Query {{
     after: String, before: String, first: Int, last: Int, query: String,
     reverse: Boolean = false, sortKey: ProductVariantSortKeys = ID
   ): ProductVariantConnection!
+  shop: Shop!
+  webhookSubscription(id: ID!): WebhookSubscription
+  webhookSubscriptions(
+    after: String, before: String, first: Int, format: WebhookSubscriptionFormat, last: Int,
+    reverse: Boolean = false, sortKey: WebhookSubscriptionSortKeys = CREATED_AT,
+    topics: [WebhookSubscriptionTopic!], uri: String
+  ): WebhookSubscriptionConnection!
 }}
 
 type Mutation {{
@@ -524,6 +645,13 @@ type Mutation {{
   fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
   inventorySetQuantities(input: InventorySetQuantitiesInput!): InventorySetQuantitiesPayload
   productUpdate(product: ProductUpdateInput, media: [CreateMediaInput!]): ProductUpdatePayload
+  productVariantsBulkUpdate(
+    allowPartialUpdates: Boolean = false, productId: ID!, variants: [ProductVariantsBulkInput!]!
+  ): ProductVariantsBulkUpdatePayload
+  webhookSubscriptionCreate(
+    topic: WebhookSubscriptionTopic!, webhookSubscription: WebhookSubscriptionInput!
+  ): WebhookSubscriptionCreatePayload
+  webhookSubscriptionDelete(id: ID!): WebhookSubscriptionDeletePayload
 }}
 """
 
@@ -1235,6 +1363,71 @@ class WebhookDelivery:
     status: int | None  # None: dropped on purpose; 0: the receiver was unreachable
 
 
+class SubscriptionDelivery(NamedTuple):
+    """One signed POST Shopify would make for a webhook subscription: where it goes and the
+    exact bytes and headers (``X-Shopify-Hmac-Sha256`` over ``body``)."""
+
+    subscription_id: str
+    address: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class _Subscription:
+    num: int
+    topic: str  # WebhookSubscriptionTopic enum value
+    uri: str
+    format: str
+    filter: str | None
+    include_fields: list[str]
+    created_at: datetime
+    updated_at: datetime
+    consecutive_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _AuthorizationCode:
+    scope: str
+    issued_at: float  # on the sandbox's monotonic clock
+
+
+def query_hmac(params: Mapping[str, str], secret: str) -> str:
+    """The ``hmac`` Shopify adds to a redirect's query: hex HMAC-SHA256, keyed with the app's
+    client secret, of every other parameter sorted by name and joined as ``k=v`` with ``&``
+    (https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant,
+    "Verify the installation request")."""
+    message = "&".join(f"{key}={params[key]}" for key in sorted(params) if key != "hmac")
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def _topic_enum(topic: str) -> str:
+    """A topic as ``WebhookSubscriptionTopic`` from its REST name or the enum itself."""
+    if topic in WEBHOOK_TOPICS:
+        return topic
+    if topic in _TOPIC_ENUMS:
+        return _TOPIC_ENUMS[topic]
+    raise ValueError(f"unknown webhook topic {topic!r}; known: {sorted(_TOPIC_ENUMS)}")
+
+
+def _scope_list(raw: str) -> str:
+    """A requested ``scope`` parameter as Shopify echoes it: comma-separated, no blanks."""
+    return ",".join(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _form_or_json(raw: bytes, content_type: str) -> dict[str, str]:
+    """The fields of an access-token request, sent as JSON or as a urlencoded form."""
+    if "json" in content_type:
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return {}
+        if not isinstance(body, dict):
+            return {}
+        return {str(key): str(value) for key, value in body.items() if value is not None}
+    return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
 def _user_error(field_path: Sequence[str], message: str, code: str | None = None) -> JSON:
     error: JSON = {"field": list(field_path), "message": message}
     if code is not None:
@@ -1269,13 +1462,21 @@ class ShopifySandbox:
 
     Seeding: ``add_product``, ``add_order``, ``update_order``, ``bulk_add_orders``,
     ``set_stock``. Inspection: ``stock``, ``media``, ``order_lines``, ``fulfillment_order_ids``,
-    ``fulfillment_writes``, ``inventory_adjustments``, ``webhook_deliveries``, ``cost_spent``,
+    ``variant_price``, ``fulfillment_writes``, ``inventory_adjustments``, ``price_writes``,
+    ``webhook_deliveries``, ``cost_spent``,
     ``throttled_responses``, ``fault_responses``, ``requests``, ``bucket_state()``.
     Switches (plain attributes, settable while serving): ``latency_seconds``,
     ``error_rate_5xx``, ``queue_429()``, ``drop_webhook_rate``, ``duplicate_webhooks``,
     ``reorder_webhooks``. Webhooks: ``signed_webhook``, ``emit_webhook``, ``flush_webhooks``,
     ``order_webhook_payload``, ``app_uninstalled_payload``. ``execute_graphql`` runs a request
     without HTTP (same cost and bucket rules).
+
+    Installation: ``GET /admin/oauth/authorize`` approves at once (``deny_next_install``
+    declines once), ``POST /admin/oauth/access_token`` exchanges a single-use code for a token
+    the GraphQL endpoint then accepts beside the fixed ``access_token``; ``uninstall()`` revokes
+    every token. Subscriptions (``webhookSubscriptionCreate`` and friends over GraphQL):
+    ``subscriptions()``, ``subscription_deliveries()``, ``record_delivery()`` (deleted after
+    ``delivery_failure_limit`` consecutive failures), ``drop_subscription()``.
 
     Every public method takes the one lock, so tests and benchmarks may seed from other threads
     while the server answers.
@@ -1295,8 +1496,18 @@ class ShopifySandbox:
         location_id: str = "gid://shopify/Location/1",
         wall_clock: Callable[[], datetime] | None = None,
         seed: int = 0,
+        client_id: str = "sandbox-client-id",
+        shop_name: str | None = None,
+        currency: str = "EUR",
+        oauth_code_ttl_seconds: float = OAUTH_CODE_TTL_SECONDS,
+        delivery_failure_limit: int = DELIVERY_FAILURE_LIMIT,
     ) -> None:
         self.shop_domain = shop_domain
+        self.client_id = client_id
+        self.shop_name = shop_name or shop_domain.split(".")[0].replace("-", " ").title()
+        self.currency = currency
+        self.oauth_code_ttl_seconds = oauth_code_ttl_seconds
+        self.delivery_failure_limit = delivery_failure_limit
         self.access_token = access_token
         self.api_version = api_version
         self.client_secret = client_secret
@@ -1308,6 +1519,7 @@ class ShopifySandbox:
         self._wall_clock = wall_clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
+        self._clock = clock
         self._bucket = LeakyBucket(bucket_size, restore_rate, clock)
 
         # run-time switches
@@ -1316,6 +1528,7 @@ class ShopifySandbox:
         self.drop_webhook_rate = 0.0
         self.duplicate_webhooks = False
         self.reorder_webhooks = False
+        self.deny_next_install = False
         self._queued_429: list[float] = []
         self._held_webhook: tuple[str, bytes, dict[str, str]] | None = None
 
@@ -1326,6 +1539,7 @@ class ShopifySandbox:
         self.fault_responses = 0
         self.fulfillment_writes: list[JSON] = []
         self.inventory_adjustments: list[JSON] = []
+        self.price_writes: list[JSON] = []
         self.webhook_deliveries: list[WebhookDelivery] = []
 
         # state
@@ -1344,12 +1558,20 @@ class ShopifySandbox:
         self._fulfillments: dict[int, _Fulfillment] = {}
         self._adjustment_groups: dict[int, _AdjustmentGroup] = {}
         self._idempotency: dict[tuple[str, str], _Remembered] = {}
+        self._codes: dict[str, _AuthorizationCode] = {}
+        self._issued_tokens: dict[str, str] = {}  # token -> granted scope
+        self._fixed_token_revoked = False
+        self._subscriptions: dict[int, _Subscription] = {}
 
         self._lookups = self._record_lookups()
         self._root = self._root_value()
         self.app = Starlette(
             routes=[
-                Route("/admin/api/{version}/graphql.json", self._graphql_endpoint, methods=["POST"])
+                Route(
+                    "/admin/api/{version}/graphql.json", self._graphql_endpoint, methods=["POST"]
+                ),
+                Route("/admin/oauth/authorize", self._authorize_endpoint, methods=["GET"]),
+                Route("/admin/oauth/access_token", self._access_token_endpoint, methods=["POST"]),
             ]
         )
 
@@ -1561,6 +1783,11 @@ class ShopifySandbox:
         with self._lock:
             return self._stock[self._require_item(inventory_item_id)]
 
+    def variant_price(self, variant: str) -> Decimal:
+        """A variant's current price, by its GID or its SKU."""
+        with self._lock:
+            return self._require_variant(variant).price
+
     def media(self, product_id: str) -> list[JSON]:
         """The media attached to a product, in order: ``{"id", "alt", "media_content_type",
         "original_source"}``."""
@@ -1699,7 +1926,7 @@ class ShopifySandbox:
         fault = self._take_fault()
         if fault is not None:
             return fault
-        if request.headers.get("x-shopify-access-token") != self.access_token:
+        if not self._token_accepted(request.headers.get("x-shopify-access-token")):
             return JSONResponse({"errors": INVALID_LOGIN_MESSAGE}, status_code=401)
         parsed = _graphql_request(await request.body())
         if parsed is None:
@@ -1709,6 +1936,84 @@ class ShopifySandbox:
         query, variables, operation_name = parsed
         payload = await run_in_threadpool(self.execute_graphql, query, variables, operation_name)
         return JSONResponse(payload)
+
+    # -- app installation: the authorization code grant ---------------------------------------
+    # https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant
+
+    async def _authorize_endpoint(self, request: Request) -> Response:
+        """``GET /admin/oauth/authorize``: the shop owner approves at once (or declines, once,
+        after ``deny_next_install``) and is redirected to ``redirect_uri`` with a signed query:
+        ``code``, ``hmac``, ``host``, ``shop``, ``state``, ``timestamp``."""
+        params = request.query_params
+        redirect_uri = params.get("redirect_uri", "")
+        if params.get("client_id") != self.client_id:
+            return JSONResponse(
+                {
+                    "error": "invalid_request",
+                    "error_description": "Oauth error invalid_request: The client_id is invalid",
+                },
+                status_code=400,
+            )
+        if not _is_http_url(redirect_uri):
+            return JSONResponse(
+                {
+                    "error": "invalid_request",
+                    "error_description": "Oauth error invalid_request: The redirect_uri is "
+                    "missing or is not a valid URL",
+                },
+                status_code=400,
+            )
+        with self._lock:
+            answer = {
+                "shop": self.shop_domain,
+                "timestamp": str(int(self._wall_clock().timestamp())),
+            }
+            if params.get("state") is not None:
+                answer["state"] = params["state"]
+            if self.deny_next_install:
+                self.deny_next_install = False
+                answer["error"] = "access_denied"
+                answer["error_description"] = "The merchant declined to install the app."
+            else:
+                code = secrets.token_hex(16)
+                self._codes[code] = _AuthorizationCode(
+                    _scope_list(params.get("scope", "")), self._clock()
+                )
+                answer["code"] = code
+                answer["host"] = self._host_parameter()
+            answer["hmac"] = query_hmac(answer, self.client_secret)
+        separator = "&" if urlparse(redirect_uri).query else "?"
+        return RedirectResponse(f"{redirect_uri}{separator}{urlencode(answer)}", status_code=302)
+
+    async def _access_token_endpoint(self, request: Request) -> Response:
+        """``POST /admin/oauth/access_token`` (JSON or form: ``client_id``, ``client_secret``,
+        ``code``) -> ``{"access_token", "scope"}``. Codes are single-use and expire."""
+        fields = _form_or_json(await request.body(), request.headers.get("content-type", ""))
+        secret = fields.get("client_secret", "").encode()
+        with self._lock:
+            known_client = fields.get("client_id") == self.client_id
+            if not (known_client and hmac.compare_digest(secret, self.client_secret.encode())):
+                return JSONResponse(INVALID_CLIENT_BODY, status_code=400)
+            code = self._codes.pop(fields.get("code", ""), None)
+            if code is None or self._clock() - code.issued_at > self.oauth_code_ttl_seconds:
+                return JSONResponse(INVALID_CODE_BODY, status_code=400)
+            token = f"shpat_{secrets.token_hex(16)}"
+            self._issued_tokens[token] = code.scope
+        return JSONResponse({"access_token": token, "scope": code.scope})
+
+    def _token_accepted(self, token: str | None) -> bool:
+        if not token:
+            return False
+        with self._lock:
+            if token in self._issued_tokens:
+                return True
+            return not self._fixed_token_revoked and token == self.access_token
+
+    def _host_parameter(self) -> str:
+        """``host``: base64 of the shop's admin address, as embedded apps receive it."""
+        store = self.shop_domain.split(".")[0]
+        raw = f"admin.shopify.com/store/{store}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     def _take_fault(self) -> Response | None:
         """A queued 429 or a random 502/503, per the switches."""
@@ -1802,20 +2107,104 @@ class ShopifySandbox:
 
     def app_uninstalled_payload(self) -> JSON:
         """An ``app/uninstalled`` body: the shop resource."""
-        name = self.shop_domain.split(".")[0]
         return {
             "id": SHOP_ID,
-            "name": name.replace("-", " ").title(),
+            "name": self.shop_name,
             "email": f"owner@{self.shop_domain}",
             "domain": self.shop_domain,
             "myshopify_domain": self.shop_domain,
             "country_code": "DE",
-            "currency": "EUR",
+            "currency": self.currency,
             "iana_timezone": "Europe/Berlin",
             "plan_name": "basic",
             "created_at": "2025-01-01T00:00:00+00:00",
             "updated_at": _rest_time(self._wall_clock()),
         }
+
+    # -- subscriptions made through the Admin API ---------------------------------------------
+
+    def subscriptions(self) -> list[JSON]:
+        """Every live subscription: ``{"id", "topic" (enum), "uri", "format",
+        "consecutive_failures"}``, oldest first."""
+        with self._lock:
+            return [
+                {
+                    "id": make_gid("WebhookSubscription", sub.num),
+                    "topic": sub.topic,
+                    "uri": sub.uri,
+                    "format": sub.format,
+                    "consecutive_failures": sub.consecutive_failures,
+                }
+                for sub in sorted(self._subscriptions.values(), key=lambda item: item.num)
+            ]
+
+    def subscription_deliveries(
+        self, topic: str, payload: Mapping[str, Any], *, event_id: str | None = None
+    ) -> list[SubscriptionDelivery]:
+        """The signed deliveries of one event to every subscription of ``topic`` (its REST
+        name, ``orders/create``, or its enum, ``ORDERS_CREATE``).
+
+        One event, one ``X-Shopify-Event-Id`` shared by its deliveries; each delivery has its
+        own ``X-Shopify-Webhook-Id``. Nothing is sent: post them, then ``record_delivery``.
+        """
+        enum = _topic_enum(topic)
+        with self._lock:
+            return self._deliveries(enum, payload, event_id)
+
+    def record_delivery(self, subscription_id: str, status_code: int | None) -> bool:
+        """Count one delivery attempt's outcome; whether the subscription still exists.
+
+        A 2xx resets the failure count; anything else (0 or None: unreachable) adds one, and at
+        ``delivery_failure_limit`` consecutive failures the subscription is deleted, as Shopify
+        deletes Admin-API subscriptions whose deliveries keep failing.
+        """
+        with self._lock:
+            sub = self._subscriptions.get(parse_gid(subscription_id, "WebhookSubscription") or 0)
+            if sub is None:
+                return False
+            if status_code is not None and 200 <= status_code < 300:
+                sub.consecutive_failures = 0
+                return True
+            sub.consecutive_failures += 1
+            if sub.consecutive_failures >= self.delivery_failure_limit:
+                del self._subscriptions[sub.num]
+                return False
+            return True
+
+    def drop_subscription(self, subscription_id: str) -> bool:
+        """Delete a subscription as Shopify does after sustained failures; whether it existed."""
+        with self._lock:
+            num = parse_gid(subscription_id, "WebhookSubscription")
+            return self._subscriptions.pop(num or 0, None) is not None
+
+    def uninstall(self) -> list[SubscriptionDelivery]:
+        """The shop owner uninstalls the app: every token is revoked (the GraphQL endpoint then
+        answers 401), pending codes die, every subscription is removed. Returns the signed
+        ``app/uninstalled`` deliveries for the APP_UNINSTALLED subscriptions, made before they
+        went, for the caller to post."""
+        with self._lock:
+            deliveries = self._deliveries("APP_UNINSTALLED", self.app_uninstalled_payload(), None)
+            self._issued_tokens.clear()
+            self._fixed_token_revoked = True
+            self._codes.clear()
+            self._subscriptions.clear()
+            return deliveries
+
+    def _deliveries(
+        self, enum: str, payload: Mapping[str, Any], event_id: str | None
+    ) -> list[SubscriptionDelivery]:
+        event = event_id or str(uuid.uuid4())
+        deliveries = []
+        for sub in sorted(self._subscriptions.values(), key=lambda item: item.num):
+            if sub.topic != enum:
+                continue
+            body, headers = self.signed_webhook(WEBHOOK_TOPICS[enum], payload, event_id=event)
+            deliveries.append(
+                SubscriptionDelivery(
+                    make_gid("WebhookSubscription", sub.num), sub.uri, body, headers
+                )
+            )
+        return deliveries
 
     def _post_webhook(self, topic: str, body: bytes, headers: dict[str, str]) -> int:
         """Deliver outside the lock: the receiver may call back into this sandbox."""
@@ -1863,7 +2252,14 @@ class ShopifySandbox:
             "inventorySetQuantities": root(self._inventory_set_quantities),
             "fileUpdate": _lazy(self._file_update),
             "productUpdate": _lazy(self._product_update),
+            "productVariantsBulkUpdate": _lazy(self._product_variants_bulk_update),
             "fulfillmentCreate": _lazy(self._fulfillment_create),
+            "shop": _lazy(self._shop_view),
+            "locations": _lazy(self._locations_connection),
+            "webhookSubscription": _lazy(lambda id: self._view_if("WebhookSubscription", id)),
+            "webhookSubscriptions": _lazy(self._subscriptions_connection),
+            "webhookSubscriptionCreate": _lazy(self._webhook_subscription_create),
+            "webhookSubscriptionDelete": _lazy(self._webhook_subscription_delete),
         }
 
     def _record_lookups(self) -> dict[str, tuple[Mapping[int, Any], Callable[[Any], JSON]]]:
@@ -1879,6 +2275,7 @@ class ShopifySandbox:
             "FulfillmentOrderLineItem": (self._fo_lines, self._fo_line_view),
             "Fulfillment": (self._fulfillments, self._fulfillment_view),
             "InventoryAdjustmentGroup": (self._adjustment_groups, self._group_view),
+            "WebhookSubscription": (self._subscriptions, self._subscription_view),
         }
 
     def _view_if(self, kind: str, gid: str) -> JSON | None:
@@ -1919,7 +2316,52 @@ class ShopifySandbox:
             view=self._variant_view,
         )
 
+    def _locations_connection(self, **args: Any) -> JSON:
+        """``locations``: the sandbox's one active location."""
+        num = self._location_num or 0
+        return paginate([num], args, key=lambda n: (n, n), view=lambda _n: self._location_view())
+
+    def _subscriptions_connection(self, **args: Any) -> JSON:
+        """``webhookSubscriptions``: filtered by ``topics``/``uri``/``format``, oldest first.
+
+        https://shopify.dev/docs/api/admin-graphql/latest/queries/webhookSubscriptions
+        """
+        topics, uri, fmt = args.get("topics"), args.get("uri"), args.get("format")
+        chosen = [
+            sub
+            for sub in self._subscriptions.values()
+            if (not topics or sub.topic in topics)
+            and (uri is None or sub.uri == uri)
+            and (fmt is None or sub.format == fmt)
+        ]
+        return paginate(chosen, args, key=lambda s: (s.num, s.num), view=self._subscription_view)
+
     # -- views --------------------------------------------------------------------------------
+
+    def _shop_view(self) -> JSON:
+        return {
+            "__typename": "Shop",
+            "id": make_gid("Shop", SHOP_ID),
+            "name": self.shop_name,
+            "email": f"owner@{self.shop_domain}",
+            "myshopifyDomain": self.shop_domain,
+            "currencyCode": self.currency,
+        }
+
+    def _subscription_view(self, sub: _Subscription) -> JSON:
+        """A WebhookSubscription: ``uri`` is the 2026 address field; ``endpoint`` is kept."""
+        return {
+            "__typename": "WebhookSubscription",
+            "id": make_gid("WebhookSubscription", sub.num),
+            "topic": sub.topic,
+            "uri": sub.uri,
+            "format": sub.format,
+            "filter": sub.filter,
+            "includeFields": list(sub.include_fields),
+            "createdAt": _iso(sub.created_at),
+            "updatedAt": _iso(sub.updated_at),
+            "endpoint": {"__typename": "WebhookHttpEndpoint", "callbackUrl": sub.uri},
+        }
 
     def _order_view(self, order: _Order) -> JSON:
         lines = [self._lines[n] for n in order.line_nums]
@@ -2507,6 +2949,137 @@ class ShopifySandbox:
         record.updated_at = now
         return {"product": self._product_view(record), "userErrors": []}
 
+    def _product_variants_bulk_update(
+        self,
+        productId: str,
+        variants: Sequence[Mapping[str, Any]],
+        allowPartialUpdates: bool = False,
+    ) -> JSON:
+        """``productVariantsBulkUpdate``: variants of one product; only ``price`` is applied
+        here. All or nothing unless ``allowPartialUpdates``.
+
+        https://shopify.dev/docs/api/admin-graphql/latest/mutations/productVariantsBulkUpdate,
+        https://shopify.dev/docs/api/admin-graphql/latest/enums/ProductVariantsBulkUpdateUserErrorCode
+        """
+        product = self._products.get(parse_gid(productId, "Product") or 0)
+        if product is None:
+            error = _user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
+            return {"product": None, "productVariants": None, "userErrors": [error]}
+        errors: list[JSON] = []
+        valid: list[tuple[_Variant, Decimal | None]] = []
+        for index, spec in enumerate(variants):
+            found = self._bulk_variant_errors(product, index, spec)
+            if isinstance(found, list):
+                errors.extend(found)
+            else:
+                valid.append(found)
+        product_view = self._product_view(product)
+        if errors and not allowPartialUpdates:
+            return {"product": product_view, "productVariants": None, "userErrors": errors}
+        changed: dict[str, str] = {}
+        for variant, price in valid:
+            if price is not None:
+                variant.price = price
+                changed[make_gid("ProductVariant", variant.num)] = format(price, "f")
+        if valid:
+            product.updated_at = self._now()
+        if changed:
+            self.price_writes.append({"product_id": productId, "prices": changed})
+        return {
+            "product": self._product_view(product),
+            "productVariants": [self._variant_view(variant) for variant, _price in valid],
+            "userErrors": errors,
+        }
+
+    def _bulk_variant_errors(
+        self, product: _Product, index: int, spec: Mapping[str, Any]
+    ) -> list[JSON] | tuple[_Variant, Decimal | None]:
+        """One ``ProductVariantsBulkInput``: its userErrors, or the variant and its new price.
+
+        A variant of another product is reported as not existing, as the lookup is scoped to
+        the product."""
+        path = ["variants", str(index)]
+        variant_id = spec.get("id")
+        if not variant_id:
+            return [
+                _user_error(
+                    [*path, "id"],
+                    "Product variant is missing ID attribute",
+                    "PRODUCT_VARIANT_ID_MISSING",
+                )
+            ]
+        num = parse_gid(variant_id, "ProductVariant")
+        variant = self._variants.get(num) if num is not None else None
+        if variant is None or variant.product_num != product.num:
+            return [
+                _user_error(
+                    [*path, "id"],
+                    "Product variant does not exist",
+                    "PRODUCT_VARIANT_DOES_NOT_EXIST",
+                )
+            ]
+        if "price" not in spec or spec["price"] is None:
+            return (variant, None)
+        raw = spec["price"]
+        if not isinstance(raw, str) or not _MONEY_INPUT.match(raw.strip()):
+            return [_user_error([*path, "price"], "Price is invalid", "INVALID_INPUT")]
+        price = Decimal(raw.strip())
+        if price < 0:
+            return [
+                _user_error(
+                    [*path, "price"], "Price cannot take a negative value.", "NEGATIVE_PRICE_VALUE"
+                )
+            ]
+        return (variant, price)
+
+    def _webhook_subscription_create(
+        self,
+        topic: str,
+        webhookSubscription: Mapping[str, Any],
+    ) -> JSON:
+        """``webhookSubscriptionCreate``: an HTTP(S) subscription to ``uri`` (or the deprecated
+        ``callbackUrl``); one per topic and address.
+
+        https://shopify.dev/docs/api/admin-graphql/latest/mutations/webhookSubscriptionCreate,
+        https://shopify.dev/changelog/consolidate-webhook-graphql-surfaces (``uri``)
+        """
+        spec = webhookSubscription
+        field_name = "uri" if spec.get("uri") else "callbackUrl"
+        address = spec.get(field_name)
+        path = ["webhookSubscription", field_name]
+        if not address:
+            return _no_subscription(_user_error(path, "Address can't be blank"))
+        if not _is_http_url(address):
+            return _no_subscription(_user_error(path, "Address is invalid"))
+        if any(s.topic == topic and s.uri == address for s in self._subscriptions.values()):
+            return _no_subscription(
+                _user_error(path, "Address for this topic has already been taken")
+            )
+        now = self._now()
+        sub = _Subscription(
+            num=self._next("WebhookSubscription"),
+            topic=topic,
+            uri=address,
+            format=spec.get("format") or "JSON",
+            filter=spec.get("filter"),
+            include_fields=list(spec.get("includeFields") or []),
+            created_at=now,
+            updated_at=now,
+        )
+        self._subscriptions[sub.num] = sub
+        return {"webhookSubscription": self._subscription_view(sub), "userErrors": []}
+
+    def _webhook_subscription_delete(self, id: str) -> JSON:
+        """``webhookSubscriptionDelete``.
+
+        https://shopify.dev/docs/api/admin-graphql/latest/mutations/webhookSubscriptionDelete
+        """
+        num = parse_gid(id, "WebhookSubscription")
+        if num is None or self._subscriptions.pop(num, None) is None:
+            error = _user_error(["id"], "Webhook subscription does not exist")
+            return {"deletedWebhookSubscriptionId": None, "userErrors": [error]}
+        return {"deletedWebhookSubscriptionId": id, "userErrors": []}
+
     def _fulfillment_create(
         self, fulfillment: Mapping[str, Any], message: str | None = None
     ) -> JSON:
@@ -2801,6 +3374,15 @@ class ShopifySandbox:
             raise KeyError(f"unknown product {product_id!r}")
         return product
 
+    def _require_variant(self, variant: str) -> _Variant:
+        num = parse_gid(variant, "ProductVariant")
+        if num is None:
+            num = self._variant_by_sku.get(variant)
+        record = self._variants.get(num) if num is not None else None
+        if record is None:
+            raise KeyError(f"unknown variant {variant!r} (neither a variant GID nor a SKU)")
+        return record
+
     def _require_item(self, inventory_item_id: str) -> int:
         num = parse_gid(inventory_item_id, "InventoryItem")
         if num is None or num not in self._stock:
@@ -3001,6 +3583,10 @@ def _idempotency_key(info: GraphQLResolveInfo[Any]) -> str:
             extensions={"code": "BAD_REQUEST"},
         )
     return str(values["key"])
+
+
+def _no_subscription(error: JSON) -> JSON:
+    return {"webhookSubscription": None, "userErrors": [error]}
 
 
 def _max_cost_error(requested: int) -> JSON:

@@ -25,12 +25,16 @@ Stock. ``StockLevel.item_id`` is ``"<product_id>"`` for a simple product (or a v
 product's own stock) and ``"<product_id>:<variation_id>"`` for a variation. A push is one
 ``POST /products/batch`` for products and one ``POST /products/{parent}/variations/batch``
 per parent, each at most 100 items (``capabilities.stock_batch_size``), each item sent with
-``manage_stock: true`` (see ``mappers.batch_requests``). ``stock_batches`` groups levels by
+``manage_stock: true`` and, when the level carries a price (the listing kind), the
+``regular_price`` string in the same item (see ``mappers.batch_requests``); ``price=None``
+sends no price, so WooCommerce keeps its own. ``stock_batches`` groups levels by
 that endpoint, so each ``set_stock_levels`` call it plans is exactly one HTTP request (100
 variable products of 100 variations each: 100 calls). There is no compare-and-swap
 (``expected_quantity`` is ignored) and no idempotency key; quantities are absolute, so a
 resend is harmless. Per-item errors raise ``StockPushFailed`` (a ``PermanentError``) naming
-each item, after the other items were applied.
+each item, after the other items were applied; a refused item keeps its old quantity and price
+(WooCommerce saves an item whole or not at all). WooCommerce keeps no price on a variable
+product itself (``prepare_object_for_database`` clears it): prices belong on variations.
 
 Tracking. With the Shipment Tracking extension (detected per site, remembered for an hour)
 a tracking item is added; without it, an order note (``customer_note`` when the customer is to
@@ -39,22 +43,45 @@ be notified). Either way the order then moves to ``completed`` (which sends WooC
 or is closed. Existing tracking items and notes are read first, so the same tracking number is
 never written twice, and the writes are sent once (no blind resend). WooCommerce core has no
 per-line fulfilment: the request's lines are not sent.
+
+Onboarding (https://woocommerce.github.io/woocommerce-rest-api-docs/#rest-api-keys). The seller
+is sent to the store's ``/wc-auth/v1/authorize`` with our state as ``user_id``; once the admin
+approves, WooCommerce POSTs ``{key_id, user_id, consumer_key, consumer_secret,
+key_permissions}`` to our ``callback_url`` (and wants exactly 200 back, or it deletes the keys),
+then sends the browser to ``return_url?success=1&user_id=…``. The keys are proved with one
+authenticated read of the store's currency setting (a refusal is ``AuthorizationRejected``)
+and the site title is read from the WordPress index. Keys a seller pastes go through the same
+check plus a write probe (an empty ``POST /products/batch``), since nothing else says whether
+a pasted key may write.
+
+Webhook subscriptions (https://woocommerce.github.io/woocommerce-rest-api-docs/#webhooks). Each
+is created active with the shop's own secret (WooCommerce signs with it; without one it picks a
+secret nobody can read back); WooCommerce disables one after repeated failed deliveries and
+``enable_webhook`` puts it back.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
 from connectors.contract import (
+    AuthError,
+    AuthorizationCallback,
+    AuthorizationRejected,
+    AuthorizationStart,
     Capabilities,
+    ConnectedShop,
     ConnectorConfig,
+    ConnectorError,
     FulfillmentRequest,
     FulfillmentResult,
     ImageLimits,
@@ -70,6 +97,7 @@ from connectors.contract import (
     StockPushResult,
     WebhookEnvelope,
     WebhookManagement,
+    WebhookSubscription,
     group_stock_levels,
 )
 from connectors.ratelimit import InProcessRateLimiter, RateLimiter
@@ -101,6 +129,12 @@ MAX_PAGES = 1_000
 TRACKING_EXTENSION_TTL_SECONDS = 3600.0
 NO_ROUTE = (404, "rest_no_route")
 TRACKING_PREFIX, NOTE_PREFIX = "tracking:", "note:"
+APP_NAME = "marketplace-hub"  # shown to the store admin; ``app_credentials["app_name"]`` wins
+AUTH_SCOPE = "read_write"
+AUTHORIZE_PATH = "wc-auth/v1/authorize"
+CURRENCY_SETTING = "settings/general/woocommerce_currency"
+WEBHOOK_TOPICS = ("order.created", "order.updated")
+INVALID_WEBHOOK_ID = (400, "woocommerce_rest_webhook_invalid_id")  # how WooCommerce says 404
 
 CAPABILITIES = Capabilities(
     marketplace=MARKETPLACE,
@@ -141,7 +175,12 @@ class StockPushFailed(PermanentError):
 
 class WooCommerceConnector:
     """One instance serves every WooCommerce site; it holds app-level settings, HTTP clients
-    and two per-site memories (auth mode, Shipment Tracking presence)."""
+    and two per-site memories (auth mode, Shipment Tracking presence).
+
+    Besides ``MarketplaceConnector`` it is a ``ShopAuthorization`` (the app authentication
+    endpoint, plus ``connect_with_keys`` for pasted keys) and a ``WebhookRegistry``."""
+
+    webhook_topics: tuple[str, ...] = WEBHOOK_TOPICS
 
     def __init__(
         self,
@@ -156,6 +195,7 @@ class WooCommerceConnector:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.capabilities: Capabilities = CAPABILITIES
+        self._app_name = str(config.app_credentials.get("app_name") or APP_NAME)
         self._webhook_secrets = webhook_secrets
         self._page_size = page_size
         self._clock = clock
@@ -499,19 +539,178 @@ class WooCommerceConnector:
             raise _no_id(shop, f"order {order_id}: the order note")
         return FulfillmentResult(external_id=NOTE_PREFIX + str(note_id), already_existed=False)
 
+    # -- onboarding ---------------------------------------------------------------------------
+    def authorization_url(self, start: AuthorizationStart) -> str:
+        """The store's ``/wc-auth/v1/authorize`` asking for ``read_write`` keys; our state
+        travels as ``user_id`` (WooCommerce's "user ID in your app") and comes back in the
+        POSTed keys and on ``return_url``. The page is on ``start.api_base_url`` when set
+        (sandboxes), else on the store URL ``start.shop_hint``, which is required."""
+        site = _store_site(start)
+        if not start.return_url:
+            raise InvalidInput(
+                "woocommerce authorization: a return_url is required (where the store sends "
+                "the seller's browser back)"
+            )
+        query = urlencode(
+            {
+                "app_name": self._app_name,
+                "scope": AUTH_SCOPE,
+                "user_id": start.state,
+                "return_url": start.return_url,
+                "callback_url": start.redirect_uri,
+            }
+        )
+        root = _with_scheme(start.api_base_url or site).rstrip("/")
+        return f"{root}/{AUTHORIZE_PATH}?{query}"
+
+    def callback_state(self, callback: AuthorizationCallback) -> str:
+        """The ``user_id`` of the POSTed keys, once the body holds WooCommerce keys. No I/O."""
+        return _posted_keys(callback).user_id
+
+    def complete_authorization(
+        self, callback: AuthorizationCallback, start: AuthorizationStart
+    ) -> ConnectedShop:
+        """Take the POSTed keys for the store ``start`` names, after one authenticated read
+        proves them (``AuthorizationRejected`` when the store refuses them)."""
+        keys = _posted_keys(callback)
+        if not hmac.compare_digest(keys.user_id.encode(), start.state.encode()):
+            raise _rejected("the posted keys name another authorization (user_id)")
+        if keys.key_permissions not in (None, AUTH_SCOPE):
+            raise _rejected(
+                f"the store granted {keys.key_permissions!r} keys; {AUTH_SCOPE!r} was asked for"
+            )
+        return self._verified_shop(
+            _store_site(start),
+            keys.consumer_key,
+            keys.consumer_secret,
+            api_base_url=start.api_base_url,
+            check_write=False,
+        )
+
+    def connect_with_keys(
+        self, site: str, consumer_key: str, consumer_secret: str, *, api_base_url: str | None
+    ) -> ConnectedShop:
+        """A store whose admin pasted REST API keys (WooCommerce > Settings > Advanced > REST
+        API, Read/Write): the same check as the callback's, plus a write probe, so a read-only
+        key is refused now rather than on the first stock push."""
+        if not mappers.looks_like_keys(consumer_key, consumer_secret):
+            raise _rejected("these are not WooCommerce REST API keys (ck_… and cs_…)")
+        return self._verified_shop(
+            site, consumer_key, consumer_secret, api_base_url=api_base_url, check_write=True
+        )
+
+    def _verified_shop(
+        self,
+        site: str,
+        consumer_key: str,
+        consumer_secret: str,
+        *,
+        api_base_url: str | None,
+        check_write: bool,
+    ) -> ConnectedShop:
+        external_id = webhooks.normalize_site(site)
+        if not external_id:
+            raise InvalidInput(f"woocommerce: {site!r} is not a store URL")
+        shop = ShopContext(
+            shop_id=0,
+            external_id=external_id,
+            credentials={"consumer_key": consumer_key, "consumer_secret": consumer_secret},
+            api_base_url=api_base_url,
+        )
+        with _keys_refused(shop):
+            option = self._client.request(shop, "GET", f"{API_PATH}{CURRENCY_SETTING}").body
+            if check_write:  # an empty batch: allowed to a key that may write, changes nothing
+                self._client.request(shop, "POST", f"{API_PATH}products/batch", json_body={})
+        return ConnectedShop(
+            external_id=external_id,
+            name=self._site_name(shop) or external_id,
+            credentials=dict(shop.credentials),
+            api_base_url=api_base_url,
+            scopes=(AUTH_SCOPE,),
+            currency=mappers.setting_currency(option),
+        )
+
+    def _site_name(self, shop: ShopContext) -> str | None:
+        """The site title from the WordPress index (only its ``name``); None when unreadable."""
+        try:
+            response = self._client.request(shop, "GET", "wp-json/", params={"_fields": "name"})
+        except ConnectorError:
+            return None
+        return mappers.site_name(response.body)
+
+    # -- webhook subscriptions ----------------------------------------------------------------
+    def list_webhooks(self, shop: ShopContext) -> list[WebhookSubscription]:
+        """Every webhook of the site, whatever its status, page by page."""
+        nodes = self._get_all(shop, f"{API_PATH}webhooks", {}, per_page=self._page_size)
+        with _payload_errors(shop, "webhooks"):
+            return [mappers.webhook_subscription(node) for node in nodes]
+
+    def create_webhook(
+        self, shop: ShopContext, topic: str, address: str, *, secret: str | None
+    ) -> WebhookSubscription:
+        """``POST /webhooks`` saved active, signed with ``secret`` (required, else
+        ``PermanentError``: WooCommerce would pick one we cannot read back). Sent once: a
+        blind resend would create a twin, so a caller that lost the answer lists first."""
+        if not secret:
+            raise PermanentError(
+                f"woocommerce site {shop.external_id}: no webhook secret for shop {shop.shop_id}; "
+                "WooCommerce signs each webhook with the shop's own secret, so store one first",
+                marketplace=MARKETPLACE,
+            )
+        response = self._client.request(
+            shop,
+            "POST",
+            f"{API_PATH}webhooks",
+            json_body=mappers.webhook_request(f"{self._app_name} {topic}", topic, address, secret),
+            resend_safe=False,
+        )
+        with _payload_errors(shop, f"webhook {topic}"):
+            return mappers.webhook_subscription(
+                mappers.expect_object(response.body, what="webhook")
+            )
+
+    def enable_webhook(self, shop: ShopContext, subscription_id: str) -> WebhookSubscription:
+        """``PUT /webhooks/{id}`` with ``status: active`` (absolute, so safe to resend).
+        WooCommerce keeps the failure count, so the next failed delivery disables it again;
+        an unknown id (WooCommerce's 400 "ID is invalid.") is ``NotFound``."""
+        webhook_id = _numeric_id(shop, subscription_id, "webhook")
+        response = self._client.request(
+            shop,
+            "PUT",
+            f"{API_PATH}webhooks/{webhook_id}",
+            json_body={"status": "active"},
+            tolerate=(INVALID_WEBHOOK_ID,),
+        )
+        if response.status == INVALID_WEBHOOK_ID[0]:
+            raise NotFound(
+                f"woocommerce site {shop.external_id}: webhook {webhook_id} does not exist",
+                marketplace=MARKETPLACE,
+                status=response.status,
+            )
+        with _payload_errors(shop, f"webhook {webhook_id}"):
+            return mappers.webhook_subscription(
+                mappers.expect_object(response.body, what="webhook")
+            )
+
     # -- shared -------------------------------------------------------------------------------
     def _get_all(
-        self, shop: ShopContext, path: str, params: Mapping[str, Any]
+        self,
+        shop: ShopContext,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        per_page: int = PAGE_SIZE,
     ) -> list[Mapping[str, Any]]:
-        """Every page of a small collection (variations, refunds), by id so pages are stable."""
+        """Every page of a small collection (variations, refunds, webhooks), by id so pages
+        are stable."""
         items: list[Mapping[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
-            query = {"per_page": PAGE_SIZE, "orderby": "id", "order": "asc", **params, "page": page}
+            query = {"per_page": per_page, "orderby": "id", "order": "asc", **params, "page": page}
             response = self._client.request(shop, "GET", path, params=query)
             with _payload_errors(shop, path):
                 batch = mappers.expect_list(response.body, what=path)
             items.extend(batch)
-            if not has_next_page(response.headers, page=page, count=len(batch), per_page=PAGE_SIZE):
+            if not has_next_page(response.headers, page=page, count=len(batch), per_page=per_page):
                 return items
         raise PermanentError(
             f"woocommerce site {shop.external_id}: {path} has more than {MAX_PAGES} pages",
@@ -575,6 +774,44 @@ def _payload_errors(shop: ShopContext, what: str) -> Iterator[None]:
             marketplace_message=str(error),
             marketplace=MARKETPLACE,
         ) from error
+
+
+def _rejected(reason: str, *, status: int | None = None) -> AuthorizationRejected:
+    return AuthorizationRejected(
+        f"woocommerce authorization: {reason}", marketplace=MARKETPLACE, status=status
+    )
+
+
+def _posted_keys(callback: AuthorizationCallback) -> mappers.PostedKeys:
+    try:
+        return mappers.posted_keys(callback.body)
+    except mappers.WooCommercePayloadError as error:
+        raise _rejected(str(error)) from error
+
+
+@contextmanager
+def _keys_refused(shop: ShopContext) -> Iterator[None]:
+    """The store refusing the keys (401/403: unknown, revoked, read-only) is a rejection."""
+    try:
+        yield
+    except AuthError as error:
+        raise _rejected(
+            f"site {shop.external_id} refused the keys ({error.message})", status=error.status
+        ) from error
+
+
+def _store_site(start: AuthorizationStart) -> str:
+    if not start.shop_hint or not webhooks.normalize_site(start.shop_hint):
+        raise InvalidInput(
+            "woocommerce authorization: the store URL (shop_hint) is required, e.g. "
+            "https://shop.example.com"
+        )
+    return start.shop_hint
+
+
+def _with_scheme(url: str) -> str:
+    text = url.strip()
+    return text if "://" in text else f"https://{text}"
 
 
 def _batch_endpoint(level: StockLevel) -> Hashable:

@@ -18,6 +18,8 @@ it as a permanent error with the detail.
 from __future__ import annotations
 
 import html
+import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +27,13 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from connectors.contract import FulfillmentRequest, ImageRef, ListingVariant, StockLevel
+from connectors.contract import (
+    FulfillmentRequest,
+    ImageRef,
+    ListingVariant,
+    StockLevel,
+    WebhookSubscription,
+)
 from connectors.scalars import PayloadError, exact_money
 from hub.domain.orders import ImportLine, ImportOrder
 
@@ -70,7 +78,14 @@ MINOR_UNITS: dict[str, int] = {
     **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
 }
 DEFAULT_MINOR_UNITS = 2
+# REST API keys: ``ck_``/``cs_`` and ``wc_rand_hash()`` (40 hex digits) from WooCommerce; keys
+# made by plugins or by hand vary, so only the prefix and a sane alphabet and length are held.
+CONSUMER_KEY = re.compile(r"ck_[A-Za-z0-9_]{8,128}")
+CONSUMER_SECRET = re.compile(r"cs_[A-Za-z0-9_]{8,128}")
+MAX_STATE_CHARS = 512
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 REFUNDED_ITEM_META = "_refunded_item_id"
+MAX_STOCK_QUANTITY = 2**63  # WooCommerce stores stock as a signed 64-bit number at most
 SKIPPED_PRODUCT_TYPES = frozenset({"grouped", "external"})  # nothing to stock or sell through us
 VARIABLE_TYPE = "variable"
 SHIPPING_KEYS: dict[str, str] = {  # WooCommerce address field -> hub key
@@ -138,7 +153,10 @@ def gmt_timestamp(value: Any, *, what: str = "timestamp") -> datetime:
         raise WooCommercePayloadError(f"{what}: {value!r} is not an ISO 8601 timestamp") from error
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as error:  # "0001-01-01T00:00:00+01:00" is before year 1 in UTC
+        raise WooCommercePayloadError(f"{what}: {value!r} is out of range in UTC") from error
 
 
 def optional_gmt_timestamp(value: Any, *, what: str) -> datetime | None:
@@ -330,7 +348,12 @@ def map_order(
     line_nodes = expect_list(node.get("line_items", []), what=f"{what} line_items")
     refunded = refunded_quantities(refunds, line_nodes)
     shipping, billing = _mapping(node, "shipping"), _mapping(node, "billing")
-    order_refunds = [r for r in node.get("refunds") or () if isinstance(r, Mapping)]
+    listed_refunds = node.get("refunds")
+    order_refunds = [
+        r
+        for r in (listed_refunds if isinstance(listed_refunds, list) else ())
+        if isinstance(r, Mapping)
+    ]
     flags = order_flags(
         status, date_paid_gmt=node.get("date_paid_gmt"), has_refunds=bool(order_refunds)
     )
@@ -347,7 +370,11 @@ def map_order(
         currency=currency,
         total=_current_total(node, order_refunds, currency, what=what),
         lines=tuple(
-            map_line(line, currency=currency, refunded=refunded.get(line.get("id", 0), 0))
+            map_line(
+                line,
+                currency=currency,
+                refunded=refunded.get(_positive_int(line.get("id")) or 0, 0),
+            )
             for line in line_nodes
         ),
         paid=flags.paid,
@@ -416,7 +443,7 @@ def listing_variants(
     """A product as the variants orders and stock bind to: each variation of a variable
     product (the parent itself is not sold), the product itself otherwise."""
     product_id = _required_int(product, "id", what="product")
-    if product.get("type") in SKIPPED_PRODUCT_TYPES:
+    if _text(product.get("type")) in SKIPPED_PRODUCT_TYPES:
         return []
     name = display_text(product.get("name"))
     if not is_variable(product):
@@ -465,9 +492,18 @@ def managed_quantity(node: Mapping[str, Any]) -> int | None:
     quantity = node.get("stock_quantity")
     if node.get("manage_stock") is not True:
         return None
-    if isinstance(quantity, bool) or not isinstance(quantity, int | Decimal):
+    # A whole number in the int64 range only: never truncate "2.5", never expand "1e999999999"
+    # into a billion digits.
+    if isinstance(quantity, Decimal):
+        whole = (
+            quantity.is_finite()
+            and quantity.copy_abs() < MAX_STOCK_QUANTITY
+            and quantity == quantity.to_integral_value()
+        )
+        return int(quantity) if whole else None
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
         return None
-    return int(quantity)
+    return quantity if abs(quantity) < MAX_STOCK_QUANTITY else None
 
 
 def batch_requests(levels: Sequence[StockLevel]) -> dict[int | None, list[dict[str, Any]]]:
@@ -478,14 +514,34 @@ def batch_requests(levels: Sequence[StockLevel]) -> dict[int | None, list[dict[s
     only on an item that manages stock and silently drops it otherwise
     (``WC_REST_Product_Variations_Controller::prepare_object_for_database``), so a push to an
     unmanaged item would be lost while reported done. The hub's quantity is the truth.
+
+    A level with a price (the listing push kind) sets ``regular_price`` in the same item, as
+    the decimal string WooCommerce documents for products and variations
+    (https://woocommerce.github.io/woocommerce-rest-api-docs/#product-properties,
+    #product-variation-properties): the Decimal's exact digits, never a float (WooCommerce
+    stores a float trimmed, "1000.00" as "1000") nor scientific notation. Without a price the
+    key is absent and WooCommerce leaves the price as it is.
     """
     groups: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
     for level in levels:
         item = StockItem.parse(level.item_id)
         key = item.product_id if item.variation_id is not None else None
         item_id = item.variation_id if item.variation_id is not None else item.product_id
-        groups[key].append({"id": item_id, "manage_stock": True, "stock_quantity": level.quantity})
+        update: dict[str, Any] = {
+            "id": item_id,
+            "manage_stock": True,
+            "stock_quantity": level.quantity,
+        }
+        if level.price is not None:
+            update["regular_price"] = price_text(level.price)
+        groups[key].append(update)
     return dict(groups)
+
+
+def price_text(price: Decimal) -> str:
+    """A price as WooCommerce's ``regular_price`` takes it: the exact decimal string
+    (``Decimal("19.99")`` -> ``"19.99"``, ``Decimal("1E+3")`` -> ``"1000"``)."""
+    return format(price, "f")
 
 
 @dataclass(frozen=True)
@@ -508,8 +564,9 @@ def batch_outcome(
     (``WC_REST_Controller::batch_items``). An item missing from the answer is a failure too.
     """
     answer = expect_object(body, what="batch response")
-    entries = [e for e in answer.get("update") or () if isinstance(e, Mapping)]
-    by_id = {entry.get("id"): entry for entry in entries}
+    listed = answer.get("update")
+    entries = [e for e in (listed if isinstance(listed, list) else ()) if isinstance(e, Mapping)]
+    by_id = {_positive_int(entry.get("id")): entry for entry in entries}
     applied: list[str] = []
     failures: list[BatchFailure] = []
     for index, item in enumerate(requested):
@@ -589,3 +646,117 @@ def note_with_number(notes: Iterable[Mapping[str, Any]], number: str) -> str | N
             note_id = _positive_int(note.get("id"))
             return str(note_id) if note_id is not None else None
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# Onboarding: the keys the app authentication endpoint posts, the store's identity
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostedKeys:
+    """The JSON ``/wc-auth/v1/authorize`` POSTs to the app's ``callback_url``
+    (https://woocommerce.github.io/woocommerce-rest-api-docs/#rest-api-keys)."""
+
+    user_id: str  # the app's own reference: the hub's state
+    consumer_key: str
+    consumer_secret: str
+    key_permissions: str | None
+    key_id: int | None
+
+    def __repr__(self) -> str:
+        return f"PostedKeys(user_id={self.user_id!r}, key_permissions={self.key_permissions!r})"
+
+
+def looks_like_keys(consumer_key: Any, consumer_secret: Any) -> bool:
+    """Whether the pair has the shape of WooCommerce REST API keys (no I/O)."""
+    return (
+        isinstance(consumer_key, str)
+        and isinstance(consumer_secret, str)
+        and CONSUMER_KEY.fullmatch(consumer_key) is not None
+        and CONSUMER_SECRET.fullmatch(consumer_secret) is not None
+    )
+
+
+def posted_keys(body: bytes) -> PostedKeys:
+    """``{key_id, user_id, consumer_key, consumer_secret, key_permissions}`` from the raw
+    body; anything else raises ``WooCommercePayloadError``. ``user_id`` is the string the app
+    sent (PHP echoes the query value); a number is taken as its decimal text."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise WooCommercePayloadError("the body is not JSON") from error
+    if not isinstance(document, Mapping):
+        raise WooCommercePayloadError("the body is not a JSON object")
+    user_id = document.get("user_id")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user_id = str(user_id)
+    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > MAX_STATE_CHARS:
+        raise WooCommercePayloadError("'user_id' (the authorization's state) is missing")
+    key, secret = document.get("consumer_key"), document.get("consumer_secret")
+    if not looks_like_keys(key, secret):
+        raise WooCommercePayloadError(
+            "'consumer_key'/'consumer_secret' are missing or are not WooCommerce REST API keys"
+        )
+    permissions = document.get("key_permissions")
+    if permissions is not None and not isinstance(permissions, str):
+        raise WooCommercePayloadError(f"'key_permissions' must be a string, got {permissions!r}")
+    return PostedKeys(
+        user_id=user_id,
+        consumer_key=str(key),
+        consumer_secret=str(secret),
+        key_permissions=permissions,
+        key_id=_positive_int(document.get("key_id")),
+    )
+
+
+def setting_currency(option: Any) -> str | None:
+    """The ISO code in a ``woocommerce_currency`` setting option's ``value``
+    (https://woocommerce.github.io/woocommerce-rest-api-docs/#setting-option-properties)."""
+    value = option.get("value") if isinstance(option, Mapping) else None
+    code = value.strip().upper() if isinstance(value, str) else ""
+    return code if CURRENCY_CODE.fullmatch(code) else None
+
+
+def site_name(index: Any) -> str | None:
+    """The site title from the WordPress REST index (``GET /wp-json/``), entities decoded."""
+    name = display_text(index.get("name")) if isinstance(index, Mapping) else ""
+    return name or None
+
+
+# --------------------------------------------------------------------------------------------
+# Webhook subscriptions (https://woocommerce.github.io/woocommerce-rest-api-docs/#webhooks)
+# --------------------------------------------------------------------------------------------
+
+
+def webhook_request(name: str, topic: str, address: str, secret: str) -> dict[str, str]:
+    """The body of ``POST /webhooks``: always with our secret, saved active."""
+    return {
+        "name": name,
+        "topic": topic,
+        "delivery_url": address,
+        "secret": secret,
+        "status": "active",
+    }
+
+
+def webhook_subscription(node: Mapping[str, Any]) -> WebhookSubscription:
+    """A webhook object as the contract's subscription; ``active`` only when WooCommerce
+    delivers (not ``paused``, not ``disabled`` after failures)."""
+    webhook_id = _positive_int(node.get("id"))
+    topic = node.get("topic")
+    address = node.get("delivery_url")
+    if webhook_id is None:
+        raise WooCommercePayloadError(
+            f"webhook: 'id' must be a positive integer, got {node.get('id')!r}"
+        )
+    if not isinstance(topic, str) or not isinstance(address, str):
+        raise WooCommercePayloadError(
+            f"webhook {webhook_id}: 'topic' and 'delivery_url' must be strings"
+        )
+    return WebhookSubscription(
+        id=str(webhook_id),
+        topic=topic,
+        address=address,
+        active=node.get("status") == "active",
+    )

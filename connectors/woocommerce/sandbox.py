@@ -10,11 +10,38 @@ query parameters (``drop_authorization_header`` plays a host that strips the hea
 webhooks with WooCommerce's delivery rules (never retried, disabled after repeated failures),
 the unsigned activation ping, and fault switches (latency, 5xx, 429 bursts, lost webhooks).
 
+Onboarding (https://woocommerce.github.io/woocommerce-rest-api-docs/#rest-api-keys): the app
+authentication endpoint ``/wc-auth/v1/authorize`` plays the store admin who approves at once
+(``deny_next_authorization`` plays one who refuses): it creates a ``ck_``/``cs_`` key pair with the
+requested scope, POSTs ``{key_id, user_id, consumer_key, consumer_secret, key_permissions}`` to
+the ``callback_url`` and redirects the browser to ``return_url`` with ``success`` and ``user_id``
+(``WC_Auth``, class-wc-auth.php). The REST API accepts every live key beside the fixed one, with
+its permissions (a ``read`` key cannot write). Webhooks can be managed through
+``/wp-json/wc/v3/webhooks`` (https://woocommerce.github.io/woocommerce-rest-api-docs/#webhooks):
+each has its own secret, topic and delivery URL, gets the activation ping when saved, and
+follows the same delivery rules (``signed_deliveries``, ``record_delivery``, ``deliver``).
+
 Fidelity points the connector must cope with: totals are strings but a line's ``price`` is a
 float computed from the *discounted* total (``3.3333333333333335``); every date has a site-local
 and a ``_gmt`` twin (the site runs at ``utc_offset``, UTC-3 by default); WordPress's ``after``
 filters are exclusive; a variation whose parent holds the stock reports ``"manage_stock":
 "parent"``; ``stock_quantity`` is dropped for an item that does not manage stock.
+
+Prices (https://woocommerce.github.io/woocommerce-rest-api-docs/#product-properties,
+#product-variation-properties): ``regular_price`` and ``sale_price`` are decimal strings, kept
+as written (``wc_format_decimal`` without rounding: "0.50" stays "0.50", "1000.00" stays
+"1000.00"); ``price`` is read-only and follows the sale price while the item is on sale (a sale
+price below the regular one), the regular price otherwise
+(``WC_Product_Data_Store_CPT::handle_updated_props``). A batch item's fields are not checked
+against the schema (``WC_REST_Controller::batch_items`` calls ``update_item`` directly), so a
+JSON number is taken as WooCommerce takes it (a float printed and trimmed: ``1000.0`` is stored
+as "1000"); a single ``PUT`` refuses it (the schema says string). Where WooCommerce would
+silently mangle a value (strip the letters out of "12abc", clear the price on "abc", store
+"-5"), the sandbox refuses the item with a per-item ``rest_invalid_param`` error instead, so a
+connector bug surfaces; the refused item keeps its quantity and prices (WooCommerce saves an
+item whole or not at all). A variable product keeps no price of its own (its
+``regular_price``/``sale_price`` in an update are ignored); new orders are priced at the
+item's current ``price``.
 
 State lives in memory behind one lock; seeding and inspection are plain Python methods, safe
 to call from other threads while the server answers.
@@ -31,19 +58,21 @@ import json
 import math
 import random
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
-from urllib.parse import urlencode, urlsplit
+from html import escape
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 JSON = dict[str, Any]
@@ -53,6 +82,8 @@ API = "/wp-json/wc/v3"
 TRACKING_API = "/wp-json/wc-shipment-tracking/v3"
 MAX_PER_PAGE = 100
 DEFAULT_BATCH_LIMIT = 100
+WC_ROUNDING_PRECISION = 6  # wc_get_rounding_precision(): at least 6, or decimals + 2
+PRICE_TEXT = re.compile(r"\d+(\.\d+)?")  # a non-negative decimal, as the sandbox accepts it
 # WC_Webhook::failed_delivery: a failure with failure_count > 5 disables the webhook, so the
 # seventh consecutive failure does; any success resets the count.
 MAX_WEBHOOK_FAILURES = 5
@@ -71,7 +102,42 @@ IMAGE_EXTENSIONS = frozenset(
     {"jpg", "jpeg", "jpe", "gif", "png", "bmp", "tif", "tiff", "ico", "webp"}
 )
 WOOCOMMERCE_VERSION = "9.9.0"
-USER_AGENT = f"WooCommerce/{WOOCOMMERCE_VERSION} Hookshot (WordPress/6.8.1)"
+WORDPRESS_VERSION = "6.8.1"
+USER_AGENT = f"WooCommerce/{WOOCOMMERCE_VERSION} Hookshot (WordPress/{WORDPRESS_VERSION})"
+INDEX_PATHS = frozenset({"/wp-json", "/wp-json/"})
+# WC_Auth: the scopes an app may ask for, and the URL parameters it must send.
+AUTH_SCOPES = ("read", "write", "read_write")
+AUTH_PARAMS = ("app_name", "user_id", "return_url", "callback_url", "scope")
+FIXED_KEY_ID = 1
+# WC_REST_Authentication::check_permissions: the methods each key permission allows.
+KEY_METHODS = {
+    "read": frozenset({"GET", "HEAD"}),
+    "write": frozenset({"POST", "PUT", "PATCH", "DELETE", "OPTIONS"}),
+    "read_write": frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}),
+}
+WEBHOOK_STATUSES = ("active", "paused", "disabled")
+WEBHOOK_RESOURCES = ("coupon", "customer", "order", "product")
+WEBHOOK_EVENTS = ("created", "updated", "deleted", "restored")
+# WC_Webhook::get_hooks: the actions each core topic listens to.
+WEBHOOK_HOOKS: dict[str, tuple[str, ...]] = {
+    "coupon.created": ("woocommerce_process_shop_coupon_meta", "woocommerce_new_coupon"),
+    "coupon.updated": ("woocommerce_process_shop_coupon_meta", "woocommerce_update_coupon"),
+    "customer.created": ("user_register", "woocommerce_created_customer"),
+    "customer.updated": ("profile_update", "woocommerce_update_customer"),
+    "customer.deleted": ("delete_user",),
+    "order.created": ("woocommerce_new_order",),
+    "order.updated": ("woocommerce_update_order", "woocommerce_order_refunded"),
+    "product.created": ("woocommerce_process_product_meta", "woocommerce_new_product"),
+    "product.updated": ("woocommerce_process_product_meta", "woocommerce_update_product"),
+}
+FIRST_WEBHOOK_ID = 140  # wc_webhooks has its own id sequence
+CURRENCIES = {
+    "USD": "United States (US) dollar ($)",
+    "EUR": "Euro (&euro;)",
+    "GBP": "Pound sterling (&pound;)",
+    "JPY": "Japanese yen (&yen;)",
+    "BRL": "Brazilian real (&#82;&#36;)",
+}
 
 
 # =============================================================================================
@@ -93,12 +159,13 @@ class _Variation:
     id: int
     parent_id: int
     sku: str
-    regular_price: Decimal | None
+    regular_price: str  # as WooCommerce stores it; "" when the item has no price
     manage_stock: bool
     stock_quantity: int | None
     attributes: list[tuple[str, str]]
     created: datetime
     modified: datetime
+    sale_price: str = ""
 
 
 @dataclass
@@ -107,12 +174,13 @@ class _Product:
     name: str
     type: str
     sku: str
-    regular_price: Decimal | None
+    regular_price: str  # as WooCommerce stores it; "" when the product has no price
     manage_stock: bool
     stock_quantity: int | None
     status: str
     created: datetime
     modified: datetime
+    sale_price: str = ""
     images: list[_Image] = field(default_factory=list)
     variation_ids: list[int] = field(default_factory=list)
 
@@ -182,6 +250,48 @@ class WebhookDelivery:
     delivery_id: str
     status: int | None  # None: lost (dropped, or a transport failure)
     failure_count: int  # after this delivery
+    webhook_id: int | None = None  # a subscription's id; None for the fixed ``webhook_url``
+
+
+class SignedDelivery(NamedTuple):
+    """One delivery WooCommerce would POST for a subscription: signed with its own secret."""
+
+    webhook_id: int
+    delivery_url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class _ApiKey:
+    """A row of ``woocommerce_api_keys``."""
+
+    key_id: int
+    consumer_key: str
+    consumer_secret: str
+    permissions: str
+    description: str
+    app_user_id: str | None
+
+
+@dataclass
+class _Webhook:
+    """A row of ``wc_webhooks``; ``pending_delivery`` stays set until a ping is answered 200."""
+
+    id: int
+    name: str
+    status: str
+    topic: str
+    delivery_url: str
+    secret: str
+    created: datetime
+    modified: datetime
+    failure_count: int = 0
+    pending_delivery: bool = True
+
+
+class _AuthPageError(Exception):
+    """``WC_Auth::auth_endpoint`` failed: ``wp_die`` shows "Error: …" with HTTP 401."""
 
 
 @dataclass
@@ -194,6 +304,7 @@ class _Ctx:
     body: Any
     url: str
     authenticated: bool
+    pings: list[int] = field(default_factory=list)  # webhooks to ping once the lock is released
 
 
 class _HttpError(Exception):
@@ -211,14 +322,20 @@ class WooCommerceSandbox:
     """One in-memory WooCommerce site behind its REST API (``.app``, an ASGI app).
 
     Seeding: ``add_product``, ``add_order``, ``update_order``, ``add_refund``, ``set_stock``.
-    Inspection: ``stock``, ``product_json``, ``order_json``, ``order_status``, ``notes``,
+    Inspection: ``stock``, ``price``, ``product_json``, ``variation_json``, ``order_json``,
+    ``order_status``, ``notes``,
     ``trackings``, ``tracking_writes``, ``customer_emails``, ``image_sideloads``,
     ``webhook_deliveries``, ``requests``, ``request_log``, ``throttled_responses``,
     ``fault_responses``. Switches (plain attributes, settable while serving):
     ``drop_authorization_header``, ``has_shipment_tracking``, ``latency_seconds``,
     ``error_rate_5xx``, ``queue_429()``, ``drop_webhook_rate``, ``batch_limit``.
     Webhooks: ``signed_webhook``, ``emit_webhook``, ``emit_order_webhook``, ``send_ping``,
-    ``webhook_status``, ``webhook_failure_count``.
+    ``webhook_status``, ``webhook_failure_count`` (the site's fixed webhook at ``webhook_url``);
+    subscriptions made through the REST API: ``signed_deliveries``, ``record_delivery``,
+    ``deliver``, ``webhooks``, ``ping_log``.
+    Onboarding: ``/wc-auth/v1/authorize``; ``deny_next_authorization``,
+    ``require_https_callback`` (switches), ``add_api_key``, ``revoke_api_key``, ``api_keys``,
+    ``authorizations`` (inspection).
     """
 
     def __init__(
@@ -236,8 +353,12 @@ class WooCommerceSandbox:
         price_decimals: int = 2,
         wall_clock: Callable[[], datetime] | None = None,
         seed: int = 0,
+        store_name: str = "Sandbox Store",
+        currency: str = "USD",
     ) -> None:
         self.site = site
+        self.store_name = store_name
+        self.currency = currency
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.webhook_secret = webhook_secret
@@ -257,6 +378,10 @@ class WooCommerceSandbox:
         self.drop_webhook_rate = 0.0
         self.batch_limit = DEFAULT_BATCH_LIMIT
         self._queued_429: list[float] = []
+        # the next /wc-auth/v1/authorize is refused by the admin ("Deny")
+        self.deny_next_authorization = False
+        # WC_Auth refuses a callback_url that is not https; loopback tests serve plain HTTP
+        self.require_https_callback = False
 
         # counters and inspectable logs
         self.requests = 0
@@ -270,6 +395,8 @@ class WooCommerceSandbox:
         self.webhook_status = "active"
         self.webhook_failure_count = 0
         self.ping_status: int | None = None
+        self.ping_log: list[tuple[int, int | None]] = []  # (webhook id, status) per ping
+        self.authorizations: list[JSON] = []  # one per /wc-auth/v1/authorize, with its outcome
 
         # state
         self._post_ids = 100  # products, variations, orders, refunds, attachments share one
@@ -279,15 +406,20 @@ class WooCommerceSandbox:
         self._variations: dict[int, _Variation] = {}
         self._images: dict[int, _Image] = {}
         self._orders: dict[int, _Order] = {}
+        self._api_keys: dict[str, _ApiKey] = {}  # by consumer key
+        self._key_ids = FIXED_KEY_ID
+        self._webhooks: dict[int, _Webhook] = {}
+        self._webhook_ids = FIRST_WEBHOOK_ID
 
         self._routes = self._route_table()
         self.app = Starlette(
             routes=[
+                Route("/wc-auth/v1/{route:path}", self._wc_auth, methods=["GET", "POST"]),
                 Route(
                     "/{path:path}",
                     self._endpoint,
                     methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                )
+                ),
             ]
         )
 
@@ -319,11 +451,13 @@ class WooCommerceSandbox:
         variations: Sequence[Mapping[str, Any]] | None = None,
         images: Sequence[str] = (),
         status: str = "publish",
+        sale_price: Decimal | None = None,
     ) -> JSON:
         """A simple product, or a variable one when ``variations`` are given.
 
-        Each variation is ``{"sku", "price", "stock"?, "manage_stock"?, "attributes"?:
-        {"Size": "M"}}``; ``stock`` set means the item manages stock unless ``manage_stock``
+        Each variation is ``{"sku", "price", "sale_price"?, "stock"?, "manage_stock"?,
+        "attributes"?: {"Size": "M"}}``; prices are the regular (and sale) price, shown with
+        the site's decimals; ``stock`` set means the item manages stock unless ``manage_stock``
         says otherwise. A variable product's own ``stock`` is shared by variations that do not
         manage theirs ("parent"). Returns ``{"id", "type", "stock_item_id", "variations":
         [{"id", "sku", "stock_item_id"}]}``.
@@ -335,12 +469,13 @@ class WooCommerceSandbox:
                 name=name,
                 type="variable" if variations else "simple",
                 sku=sku,
-                regular_price=price,
+                regular_price=self._seed_price(price),
                 manage_stock=stock is not None if manage_stock is None else manage_stock,
                 stock_quantity=stock,
                 status=status,
                 created=now,
                 modified=now,
+                sale_price=self._seed_price(sale_price),
             )
             self._products[product.id] = product
             for url in images:
@@ -366,7 +501,7 @@ class WooCommerceSandbox:
         lines: Sequence[Mapping[str, Any]],
         *,
         status: str = "processing",
-        currency: str = "USD",
+        currency: str | None = None,
         number: str | None = None,
         date_created_gmt: datetime | None = None,
         date_modified_gmt: datetime | None = None,
@@ -382,7 +517,7 @@ class WooCommerceSandbox:
         "name"?, "sku"?}``: ``price`` is the unit price before discount (default: the item's
         price), ``discount`` the line's discount amount. ``total`` defaults to the lines'
         discounted totals plus shipping. A paid status (processing, completed) gets a
-        ``date_paid`` unless one is given.
+        ``date_paid`` unless one is given; ``currency`` defaults to the store's.
         """
         with self._lock:
             created = date_created_gmt or self._now()
@@ -392,7 +527,7 @@ class WooCommerceSandbox:
                 id=self._next_post(),
                 number="",
                 status=_valid_status(status),
-                currency=currency,
+                currency=currency or self.currency,
                 created=_utc(created),
                 modified=_utc(date_modified_gmt or created),
                 paid=_utc(date_paid_gmt or created) if status in PAID_STATUSES else date_paid_gmt,
@@ -456,9 +591,48 @@ class WooCommerceSandbox:
             item.manage_stock = quantity is not None
             item.stock_quantity = quantity
 
+    def add_api_key(
+        self, permissions: str = "read_write", *, description: str = "Added by hand"
+    ) -> JSON:
+        """A key the admin creates under WooCommerce > Settings > Advanced > REST API; returns
+        ``{"key_id", "consumer_key", "consumer_secret", "key_permissions"}``."""
+        if permissions not in AUTH_SCOPES:
+            raise ValueError(f"not a key permission: {permissions!r}")
+        with self._lock:
+            key = self._create_key(permissions, description, app_user_id=None)
+            return _key_document(key)
+
+    def revoke_api_key(self, consumer_key: str) -> bool:
+        """The admin's "Revoke API key"; False when no such key is live."""
+        with self._lock:
+            return self._api_keys.pop(consumer_key, None) is not None
+
     # =========================================================================================
     # Public: inspection
     # =========================================================================================
+
+    def api_keys(self) -> list[JSON]:
+        """The live keys besides the fixed one: ``key_id``, keys, permissions, description and
+        the app's ``user_id`` for keys made by ``/wc-auth/v1/authorize``."""
+        with self._lock:
+            return [
+                {**_key_document(key), "description": key.description, "user_id": key.app_user_id}
+                for key in sorted(self._api_keys.values(), key=lambda key: key.key_id)
+            ]
+
+    def webhooks(self) -> list[JSON]:
+        """Every subscription as the admin sees it, secret, ``failure_count`` and
+        ``pending_delivery`` included (the REST API shows none of them)."""
+        with self._lock:
+            return [
+                {
+                    **self._webhook_view(webhook),
+                    "secret": webhook.secret,
+                    "failure_count": webhook.failure_count,
+                    "pending_delivery": webhook.pending_delivery,
+                }
+                for webhook in sorted(self._webhooks.values(), key=lambda hook: hook.id)
+            ]
 
     def stock(self, stock_item_id: str) -> int | None:
         """The item's own ``stock_quantity`` (None when it does not manage stock)."""
@@ -470,9 +644,24 @@ class WooCommerceSandbox:
         with self._lock:
             return self._stock_item(stock_item_id).manage_stock
 
+    def price(self, stock_item_id: str) -> Decimal | None:
+        """The item's current ``price`` (the sale price while on sale, else the regular one);
+        None when it has none. ``product_json``/``variation_json`` show the exact strings."""
+        with self._lock:
+            text = _active_price(self._stock_item(stock_item_id))
+            return Decimal(text) if text else None
+
     def product_json(self, product_id: int) -> JSON:
         with self._lock:
             return self._product_view(self._product(product_id))
+
+    def variation_json(self, product_id: int, variation_id: int) -> JSON:
+        """The variation as ``GET /products/{product_id}/variations`` lists it."""
+        with self._lock:
+            variation = self._variations.get(variation_id)
+            if variation is None or variation.parent_id != product_id:
+                raise KeyError(f"no variation {product_id}:{variation_id}")
+            return self._variation_view(variation)
 
     def order_json(self, order_id: int) -> JSON:
         """The order as ``GET /orders/{id}`` (and an ``order.*`` webhook) shows it."""
@@ -500,19 +689,101 @@ class WooCommerceSandbox:
     # =========================================================================================
 
     def signed_webhook(
-        self, topic: str, payload: Mapping[str, Any], *, secret: str | None = None
+        self,
+        topic: str,
+        payload: Mapping[str, Any],
+        *,
+        secret: str | None = None,
+        webhook_id: int | None = None,
     ) -> tuple[bytes, dict[str, str]]:
         """The exact body and headers WooCommerce would POST for ``topic`` ("order.updated").
 
         The body is ``wp_json_encode`` output (compact, ``\\/`` and ``\\uXXXX`` escaped);
         ``X-WC-Webhook-Signature`` is base64(HMAC-SHA256(body, secret)); ``secret`` overrides
-        the webhook's (rotation and forgery tests).
+        the fixed webhook's (rotation and forgery tests), ``webhook_id`` its id.
         """
         body = wp_json_encode(payload)
-        key = (secret if secret is not None else self.webhook_secret).encode()
+        key = secret if secret is not None else self.webhook_secret
+        hook_id = self.webhook_id if webhook_id is None else webhook_id
+        return body, self._delivery_headers(topic, body, key, hook_id)
+
+    def signed_deliveries(self, topic: str, payload: Mapping[str, Any]) -> list[SignedDelivery]:
+        """What WooCommerce would POST for ``topic`` and this resource: one delivery for every
+        *active* subscription to the topic (``wc_load_webhooks`` loads no other), each signed
+        with that subscription's own secret. Nothing is sent or counted."""
+        body = wp_json_encode(payload)
+        with self._lock:
+            hooks = [
+                (hook.id, hook.delivery_url, hook.secret)
+                for hook in sorted(self._webhooks.values(), key=lambda hook: hook.id)
+                if hook.status == "active" and hook.topic == topic
+            ]
+        return [
+            SignedDelivery(
+                webhook_id, url, body, self._delivery_headers(topic, body, secret, webhook_id)
+            )
+            for webhook_id, url, secret in hooks
+        ]
+
+    def record_delivery(self, webhook_id: int, status_code: int | None) -> str:
+        """``WC_Webhook::log_delivery`` for one delivery's answer (None: no answer at all);
+        returns the subscription's status afterwards.
+
+        A 200-302 resets ``failure_count``; anything else is a failure: with the count already
+        above 5 the webhook is disabled, otherwise the count goes up (``failed_delivery``), so
+        the seventh failure in a row disables it. Re-enabling does not reset the count.
+        (WooCommerce's save after a success would also ping a webhook whose first ping was
+        never answered 200; the sandbox pings only from the REST API.)
+        """
+        with self._lock:
+            hook = self._webhooks.get(int(webhook_id))
+            if hook is None:
+                raise KeyError(f"no webhook {webhook_id}")
+            if _delivered(status_code):
+                hook.failure_count = 0
+            elif hook.failure_count > MAX_WEBHOOK_FAILURES:
+                hook.status = "disabled"
+                hook.modified = self._now()
+            else:
+                hook.failure_count += 1
+            return hook.status
+
+    def deliver(self, topic: str, payload: Mapping[str, Any]) -> list[tuple[int, int | None]]:
+        """POST ``signed_deliveries`` once each (never retried, no lock held while sending) and
+        record each outcome; ``drop_webhook_rate`` loses some without a trace. Returns
+        ``(webhook id, status received or None)`` per delivery."""
+        outcomes: list[tuple[int, int | None]] = []
+        for delivery in self.signed_deliveries(topic, payload):
+            with self._lock:
+                dropped = self._rng.random() < self.drop_webhook_rate
+            status = (
+                None
+                if dropped
+                else self._post_to(delivery.delivery_url, delivery.body, delivery.headers)
+            )
+            if not dropped:
+                self.record_delivery(delivery.webhook_id, status)
+            with self._lock:
+                count = self._webhooks[delivery.webhook_id].failure_count
+                self.webhook_deliveries.append(
+                    WebhookDelivery(
+                        topic,
+                        delivery.headers["X-WC-Webhook-Delivery-ID"],
+                        status,
+                        count,
+                        delivery.webhook_id,
+                    )
+                )
+            outcomes.append((delivery.webhook_id, status))
+        return outcomes
+
+    def _delivery_headers(
+        self, topic: str, body: bytes, secret: str, webhook_id: int
+    ) -> dict[str, str]:
+        """``WC_Webhook::deliver``'s headers for ``body``."""
         resource, _, event = topic.partition(".")
-        delivery = hashlib.sha256(f"{self.webhook_id}{time.time_ns()}".encode()).hexdigest()
-        headers = {
+        delivery = hashlib.sha256(f"{webhook_id}{time.time_ns()}".encode()).hexdigest()
+        return {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "X-WC-Webhook-Source": f"https://{self.site}/",
@@ -520,12 +791,11 @@ class WooCommerceSandbox:
             "X-WC-Webhook-Resource": resource,
             "X-WC-Webhook-Event": event,
             "X-WC-Webhook-Signature": base64.b64encode(
-                hmac.new(key, body, hashlib.sha256).digest()
+                hmac.new(secret.encode(), body, hashlib.sha256).digest()
             ).decode(),
-            "X-WC-Webhook-ID": str(self.webhook_id),
+            "X-WC-Webhook-ID": str(webhook_id),
             "X-WC-Webhook-Delivery-ID": delivery[:32],
         }
-        return body, headers
 
     def emit_webhook(self, topic: str, payload: Mapping[str, Any]) -> int | None:
         """POST one signed delivery to ``webhook_url``, as WooCommerce does: once, never
@@ -566,13 +836,43 @@ class WooCommerceSandbox:
 
     def _post(self, body: bytes, headers: Mapping[str, str]) -> int | None:
         assert self.webhook_url is not None
+        return self._post_to(self.webhook_url, body, headers)
+
+    @staticmethod
+    def _post_to(url: str, body: bytes, headers: Mapping[str, str]) -> int | None:
+        """One blocking POST (``redirection => 0``); None when no answer came."""
         try:
             with httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client:
-                return client.post(
-                    self.webhook_url, content=body, headers=dict(headers)
-                ).status_code
+                return client.post(url, content=body, headers=dict(headers)).status_code
         except httpx.HTTPError:
             return None
+
+    async def _ping(self, webhook_id: int) -> None:
+        """``WC_Webhook::deliver_ping`` from inside the app: an unsigned form body
+        ``webhook_id=<id>``; only an exact 200 clears ``pending_delivery``. The REST API
+        ignores the outcome (the webhook keeps its status)."""
+        with self._lock:
+            hook = self._webhooks.get(webhook_id)
+            url = hook.delivery_url if hook else None
+        if url is None:
+            return
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": USER_AGENT}
+        status: int | None
+        try:
+            async with httpx.AsyncClient(
+                timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False
+            ) as client:
+                response = await client.post(
+                    url, content=f"webhook_id={webhook_id}".encode(), headers=headers
+                )
+                status = response.status_code
+        except httpx.HTTPError:
+            status = None
+        with self._lock:
+            self.ping_log.append((webhook_id, status))
+            hook = self._webhooks.get(webhook_id)
+            if hook is not None and status == 200:
+                hook.pending_delivery = False
 
     def _record_delivery(
         self, topic: str, headers: Mapping[str, str], status: int | None, *, failed: bool
@@ -599,8 +899,11 @@ class WooCommerceSandbox:
         raw = await request.body()
         if self.latency_seconds:
             await asyncio.sleep(self.latency_seconds)
+        pings: list[int] = []
         with self._lock:
-            status, body, headers = self._handle(request, raw)
+            status, body, headers = self._handle(request, raw, pings)
+        for webhook_id in pings:  # PHP pings before it answers, and so does the sandbox
+            await self._ping(webhook_id)
         content = b"" if body is None else wp_json_encode(body)
         return Response(
             content,
@@ -609,11 +912,15 @@ class WooCommerceSandbox:
             media_type="application/json; charset=UTF-8",
         )
 
-    def _handle(self, request: Request, raw: bytes) -> Answer:
-        """Faults first (as a host in front of WordPress would), then auth, then the route."""
+    def _handle(self, request: Request, raw: bytes, pings: list[int]) -> Answer:
+        """Faults first (as a host in front of WordPress would), then auth, then the route.
+
+        The index (``/wp-json/``) is WordPress's, outside WooCommerce's authentication."""
         self.requests += 1
         path = "/" + request.path_params.get("path", "")
-        auth, authenticated = self._authenticate(request)
+        auth, authenticated = (
+            ("anonymous", False) if path in INDEX_PATHS else self._authenticate(request)
+        )
         self.request_log.append((request.method, path, auth))
         if self._queued_429:
             self.throttled_responses += 1
@@ -634,8 +941,9 @@ class WooCommerceSandbox:
                 _json_body(raw),
                 str(request.url),
                 authenticated,
+                pings,
             )
-            return handler(ctx)
+            return _only_fields(handler(ctx), request.query_params.get("_fields"))
         except _HttpError as error:
             return error.answer
 
@@ -652,14 +960,50 @@ class WooCommerceSandbox:
             kind = "query"
         if key is None:
             return kind, False
-        if not hmac.compare_digest(key or "", self.consumer_key):
+        found = self._key(key or "")
+        if found is None:
             return kind, _auth_error("Consumer key is invalid.")
-        if not hmac.compare_digest(secret or "", self.consumer_secret):
+        if not hmac.compare_digest(secret or "", found.consumer_secret):
             return kind, _auth_error("Consumer secret is invalid.")
+        if request.method not in KEY_METHODS.get(found.permissions, frozenset()):
+            wanted = "write" if found.permissions == "read" else "read"
+            return kind, _auth_error(f"The API key provided does not have {wanted} permissions.")
         return kind, True
+
+    def _key(self, consumer_key: str) -> _ApiKey | None:
+        """The live key, the fixed one included (``wc_api_hash`` lookup)."""
+        if hmac.compare_digest(consumer_key, self.consumer_key):
+            return _ApiKey(
+                FIXED_KEY_ID, self.consumer_key, self.consumer_secret, "read_write", "", None
+            )
+        return self._api_keys.get(consumer_key)
+
+    def _create_key(
+        self, permissions: str, description: str, *, app_user_id: str | None
+    ) -> _ApiKey:
+        """``WC_Auth::create_keys``: ``ck_``/``cs_`` and ``wc_rand_hash()`` (40 hex digits)."""
+        self._key_ids += 1
+        key = _ApiKey(
+            key_id=self._key_ids,
+            consumer_key="ck_" + secrets.token_hex(20),
+            consumer_secret="cs_" + secrets.token_hex(20),
+            permissions=permissions,
+            description=description,
+            app_user_id=app_user_id,
+        )
+        self._api_keys[key.consumer_key] = key
+        return key
 
     def _route_table(self) -> list[tuple[str, re.Pattern[str], Callable[[_Ctx], Answer]]]:
         routes: list[tuple[str, str, Callable[[_Ctx], Answer]]] = [
+            ("GET", r"/wp-json", self._index),
+            ("GET", rf"{API}/settings/(?P<group>[\w-]+)", self._list_settings),
+            ("GET", rf"{API}/settings/(?P<group>[\w-]+)/(?P<id>[\w-]+)", self._get_setting),
+            ("GET", rf"{API}/webhooks", self._list_webhooks),
+            ("POST", rf"{API}/webhooks", self._create_webhook),
+            ("GET", rf"{API}/webhooks/(?P<id>\d+)", self._get_webhook),
+            ("PUT|POST|PATCH", rf"{API}/webhooks/(?P<id>\d+)", self._update_webhook),
+            ("DELETE", rf"{API}/webhooks/(?P<id>\d+)", self._delete_webhook),
             ("GET", rf"{API}/orders", self._list_orders),
             ("GET", rf"{API}/orders/(?P<id>\d+)", self._get_order),
             ("PUT|POST|PATCH", rf"{API}/orders/(?P<id>\d+)", self._edit_order),
@@ -702,6 +1046,299 @@ class WooCommerceSandbox:
         raise _HttpError(
             404, "rest_no_route", "No route was found matching the URL and request method."
         )
+
+    # =========================================================================================
+    # The app authentication endpoint (class-wc-auth.php)
+    # =========================================================================================
+
+    async def _wc_auth(self, request: Request) -> Response:
+        """``/wc-auth/v1/authorize`` as a store admin who is logged in and approves at once.
+
+        The steps of ``WC_Auth::auth_endpoint`` (login, the grant-access form, then
+        ``access_granted``) collapse into this one request: validation, new keys, the POST of
+        the keys to ``callback_url`` (answered exactly 200, or the keys are deleted and the
+        admin sees an error), then a 302 to ``return_url`` with ``success=1&user_id=…``.
+        ``deny_next_authorization`` plays the admin's "Deny" link: ``success=0``, nothing
+        created or posted.
+        """
+        if request.path_params.get("route", "").strip("/").lower() != "authorize":
+            return _auth_page_error("You do not have permission to access this page")
+        query = request.query_params
+        record: JSON = {"user_id": query.get("user_id"), "app_name": query.get("app_name")}
+        try:
+            data = _auth_request(query, require_https=self.require_https_callback)
+        except _AuthPageError as error:
+            with self._lock:
+                self.authorizations.append({**record, "outcome": "invalid", "error": str(error)})
+            return _auth_page_error(str(error))
+        with self._lock:
+            if self.deny_next_authorization:
+                self.deny_next_authorization = False
+                self.authorizations.append({**record, "outcome": "denied"})
+                return _redirect(data["return_url"], success=0, user_id=data["user_id"])
+            key = self._create_key(
+                data["scope"],
+                f"{data['app_name'][:170]} - API ({self._now().strftime('%Y-%m-%d %H:%M:%S')})",
+                app_user_id=data["user_id"],
+            )
+            consumer_data = {**_key_document(key), "user_id": data["user_id"]}
+        status = await self._post_consumer_data(data["callback_url"], consumer_data)
+        if status != 200:  # WC_Auth::post_consumer_data wants exactly 200
+            with self._lock:
+                self._api_keys.pop(key.consumer_key, None)  # maybe_delete_key
+                self.authorizations.append(
+                    {**record, "outcome": "callback_failed", "callback_status": status}
+                )
+            return _auth_page_error(
+                "An error occurred in the request and at the time were unable to send the "
+                "consumer data"
+            )
+        with self._lock:
+            self.authorizations.append(
+                {**record, "outcome": "granted", "callback_status": status, "key_id": key.key_id}
+            )
+        return _redirect(data["return_url"], success=1, user_id=data["user_id"])
+
+    async def _post_consumer_data(self, url: str, consumer_data: JSON) -> int | None:
+        """``wp_json_encode`` of the keys, POSTed as JSON; None when nothing answered."""
+        headers = {
+            "Content-Type": "application/json;charset=UTF-8",
+            "User-Agent": f"WordPress/{WORDPRESS_VERSION}; https://{self.site}",
+        }
+        try:
+            async with httpx.AsyncClient(
+                timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False
+            ) as client:
+                response = await client.post(
+                    url, content=wp_json_encode(consumer_data), headers=headers
+                )
+                return response.status_code
+        except httpx.HTTPError:
+            return None
+
+    # =========================================================================================
+    # The WordPress index and setting options
+    # =========================================================================================
+
+    def _index(self, ctx: _Ctx) -> Answer:
+        """``GET /wp-json/`` (WP_REST_Server::get_index), without the long ``routes`` map."""
+        namespaces = ["wc/v1", "wc/v2", "wc/v3"]
+        if self.has_shipment_tracking:
+            namespaces.append("wc-shipment-tracking/v3")
+        return (
+            200,
+            {
+                "name": self.store_name,
+                "description": "Just another WordPress site",
+                "url": f"https://{self.site}",
+                "home": f"https://{self.site}",
+                "gmt_offset": str(self.utc_offset.total_seconds() / 3600).removesuffix(".0"),
+                "timezone_string": "",
+                "namespaces": namespaces,
+                "authentication": [],
+                "routes": {},
+            },
+            {},
+        )
+
+    def _settings(self, group: str) -> list[JSON]:
+        """https://woocommerce.github.io/woocommerce-rest-api-docs/#setting-option-properties;
+        only the general options the sandbox knows."""
+        if group != "general":
+            raise _HttpError(404, "rest_setting_setting_group_invalid", "Invalid setting group.")
+        base = f"https://{self.site}{API}/settings/general"
+        options: list[JSON] = [
+            {
+                "id": "woocommerce_currency",
+                "label": "Currency",
+                "description": "This controls what currency prices are listed at in the "
+                "catalog and which currency gateways will take payments in.",
+                "type": "select",
+                "default": "USD",
+                "options": dict(CURRENCIES),
+                "tip": "This controls what currency prices are listed at in the catalog and "
+                "which currency gateways will take payments in.",
+                "value": self.currency,
+            },
+            {
+                "id": "woocommerce_price_num_decimals",
+                "label": "Number of decimals",
+                "description": "This sets the number of decimal points shown in displayed prices.",
+                "type": "number",
+                "default": "2",
+                "tip": "This sets the number of decimal points shown in displayed prices.",
+                "value": str(self.price_decimals),
+            },
+        ]
+        return [
+            {
+                **option,
+                "_links": {
+                    "self": [{"href": f"{base}/{option['id']}"}],
+                    "collection": [{"href": base}],
+                },
+            }
+            for option in options
+        ]
+
+    def _list_settings(self, ctx: _Ctx) -> Answer:
+        _permission(ctx, "view")
+        return 200, self._settings(ctx.params["group"]), {}
+
+    def _get_setting(self, ctx: _Ctx) -> Answer:
+        _permission(ctx, "view")
+        for option in self._settings(ctx.params["group"]):
+            if option["id"] == ctx.params["id"]:
+                return 200, option, {}
+        raise _HttpError(404, "rest_setting_setting_invalid", "Invalid setting.")
+
+    # =========================================================================================
+    # Webhooks (WC_REST_Webhooks_V1_Controller and its v2/v3 subclasses)
+    # =========================================================================================
+
+    def _list_webhooks(self, ctx: _Ctx) -> Answer:
+        """``status`` (all, active, paused, disabled), ``include``, ``orderby`` (date, id,
+        title), ``order`` (desc by default), and the usual paging headers."""
+        _permission(ctx, "view")
+        status = ctx.query.get("status", "all")
+        if status not in ("all", *WEBHOOK_STATUSES):
+            raise _HttpError(
+                400,
+                "rest_invalid_param",
+                "Invalid parameter(s): status (status is not one of all, active, paused, "
+                "disabled.)",
+            )
+        include = _ids(ctx.query.get("include"))
+        hooks = [
+            hook
+            for hook in self._webhooks.values()
+            if (status == "all" or hook.status == status) and (not include or hook.id in include)
+        ]
+        orderby = ctx.query.get("orderby", "date")
+        if orderby == "id":
+            hooks.sort(key=lambda hook: hook.id)
+        elif orderby == "title":
+            hooks.sort(key=lambda hook: (hook.name, hook.id))
+        else:
+            hooks.sort(key=lambda hook: (hook.created, hook.id))
+        if ctx.query.get("order", "desc").lower() != "asc":
+            hooks.reverse()
+        return self._page(ctx, [self._webhook_view(hook) for hook in hooks])
+
+    def _create_webhook(self, ctx: _Ctx) -> Answer:
+        """201 with the webhook (never its secret) and ``Location``, then the ping, whatever
+        its outcome (``create_item`` ignores it)."""
+        _permission(ctx, "create")
+        body = ctx.body if isinstance(ctx.body, Mapping) else {}
+        if body.get("id"):
+            raise _HttpError(
+                400, "woocommerce_rest_webhook_exists", "Cannot create existing webhook."
+            )
+        topic = str(body.get("topic") or "").lower()
+        if not _valid_topic(topic):
+            raise _HttpError(
+                400,
+                "woocommerce_rest_webhook_invalid_topic",
+                "Webhook topic is required and must be valid.",
+            )
+        url = str(body.get("delivery_url") or "")
+        if not _valid_delivery_url(url):
+            raise _HttpError(
+                400,
+                "woocommerce_rest_webhook_invalid_delivery_url",
+                "Webhook delivery URL must be a valid URL starting with http:// or https://.",
+            )
+        status = _webhook_status(body.get("status") or "active")
+        now = self._now()
+        self._webhook_ids += 1
+        name = str(body.get("name") or "") or (
+            f"Webhook created on {(now + self.utc_offset).strftime('%b %d, %Y @ %I:%M %p')}"
+        )
+        secret = str(body.get("secret") or "") or secrets.token_urlsafe(37)[:50]
+        hook = _Webhook(self._webhook_ids, name, status, topic, url, secret, now, now)
+        self._webhooks[hook.id] = hook
+        ctx.pings.append(hook.id)
+        location = f"https://{self.site}{API}/webhooks/{hook.id}"
+        return 201, self._webhook_view(hook), {"Location": location}
+
+    def _get_webhook(self, ctx: _Ctx) -> Answer:
+        _permission(ctx, "view")
+        return 200, self._webhook_view(self._webhook_or_400(ctx)), {}
+
+    def _update_webhook(self, ctx: _Ctx) -> Answer:
+        """``update_item``: name, topic, delivery URL, secret, status; saving an active webhook
+        pings when its URL changed or no ping was answered 200 yet (the data store's
+        ``update``)."""
+        _permission(ctx, "edit")
+        hook = self._webhook_or_400(ctx)
+        body = ctx.body if isinstance(ctx.body, Mapping) else {}
+        topic = str(body.get("topic") or "").lower()
+        if topic and not _valid_topic(topic):
+            raise _HttpError(
+                400, "woocommerce_rest_webhook_invalid_topic", "Webhook topic must be valid."
+            )
+        url = str(body.get("delivery_url") or "")
+        if url and not _valid_delivery_url(url):
+            raise _HttpError(
+                400,
+                "woocommerce_rest_webhook_invalid_delivery_url",
+                "Webhook delivery URL must be a valid URL starting with http:// or https://.",
+            )
+        status = str(body.get("status") or "").lower()
+        if status and status not in WEBHOOK_STATUSES:
+            raise _HttpError(
+                400, "woocommerce_rest_webhook_invalid_status", "Webhook status must be valid."
+            )
+        url_changed = bool(url) and url != hook.delivery_url
+        hook.topic = topic or hook.topic
+        hook.delivery_url = url or hook.delivery_url
+        hook.secret = str(body.get("secret") or "") or hook.secret
+        hook.status = status or hook.status
+        hook.name = str(body.get("name") or "") or hook.name
+        hook.modified = self._now()
+        if hook.status == "active" and (url_changed or hook.pending_delivery):
+            ctx.pings.append(hook.id)
+        return 200, self._webhook_view(hook), {}
+
+    def _delete_webhook(self, ctx: _Ctx) -> Answer:
+        _permission(ctx, "delete")
+        if ctx.query.get("force", "").lower() not in ("1", "true", "yes"):
+            raise _HttpError(
+                501, "woocommerce_rest_trash_not_supported", "Webhooks do not support trashing."
+            )
+        hook = self._webhooks.pop(int(ctx.params["id"]), None)
+        if hook is None:
+            raise _HttpError(404, "woocommerce_rest_webhook_invalid_id", "Invalid ID.")
+        return 200, self._webhook_view(hook), {}
+
+    def _webhook_or_400(self, ctx: _Ctx) -> _Webhook:
+        """An unknown id is a 400 "ID is invalid." (``prepare_item_for_response``)."""
+        hook = self._webhooks.get(int(ctx.params["id"]))
+        if hook is None:
+            raise _HttpError(400, "woocommerce_rest_webhook_invalid_id", "ID is invalid.")
+        return hook
+
+    def _webhook_view(self, hook: _Webhook) -> JSON:
+        """https://woocommerce.github.io/woocommerce-rest-api-docs/#webhook-properties: the
+        secret is write-only and never shown."""
+        resource, _, event = hook.topic.partition(".")
+        base = f"https://{self.site}{API}"
+        return {
+            "id": hook.id,
+            "name": hook.name,
+            "status": hook.status,
+            "topic": hook.topic,
+            "resource": resource,
+            "event": event,
+            "hooks": _topic_hooks(hook.topic),
+            "delivery_url": hook.delivery_url,
+            **self._dates("date_created", hook.created),
+            **self._dates("date_modified", hook.modified),
+            "_links": {
+                "self": [{"href": f"{base}/webhooks/{hook.id}"}],
+                "collection": [{"href": f"{base}/webhooks"}],
+            },
+        }
 
     # =========================================================================================
     # Orders
@@ -874,7 +1511,7 @@ class WooCommerceSandbox:
         body = ctx.body if isinstance(ctx.body, Mapping) else {}
         if "images" in body:
             product.images = self._replace_images(body["images"])
-        self._apply_stock(product, body)
+        self._apply_update(product, body, batch=False)
         product.modified = self._now()
         return 200, self._product_view(product), {}
 
@@ -905,7 +1542,7 @@ class WooCommerceSandbox:
                 raise _HttpError(
                     400, "woocommerce_rest_product_variation_invalid_id", "Invalid ID."
                 )
-            self._apply_stock(variation, item)
+            self._apply_update(variation, item, batch=True)
             variation.modified = self._now()
             return self._variation_view(variation)
 
@@ -948,17 +1585,17 @@ class WooCommerceSandbox:
         product = self._products.get(_int(item.get("id")))
         if product is None:
             raise _HttpError(400, "woocommerce_rest_product_invalid_id", "Invalid ID.")
-        self._apply_stock(product, item)
+        self._apply_update(product, item, batch=True)
         product.modified = self._now()
         return self._product_view(product)
 
-    @staticmethod
-    def _apply_stock(item: _Product | _Variation, body: Mapping[str, Any]) -> None:
+    def _apply_update(
+        self, item: _Product | _Variation, body: Mapping[str, Any], *, batch: bool
+    ) -> None:
         """``prepare_object_for_database``: ``manage_stock`` first; ``stock_quantity`` is kept
-        only while the item manages stock, and cleared otherwise."""
-        if "manage_stock" in body:
-            flag = body["manage_stock"]
-            item.manage_stock = flag is True or str(flag).lower() in ("1", "true", "yes")
+        only while the item manages stock, and cleared otherwise; ``regular_price`` and
+        ``sale_price`` when present (not on a variable product). Every field is checked
+        before any is applied, so a refused item keeps its old state."""
         quantity = body.get("stock_quantity")
         if quantity is not None and (isinstance(quantity, bool) or not _is_int(quantity)):
             raise _HttpError(
@@ -966,13 +1603,52 @@ class WooCommerceSandbox:
                 "rest_invalid_param",
                 "Invalid parameter(s): stock_quantity (stock_quantity is not of type integer.)",
             )
+        priced = not (isinstance(item, _Product) and item.type == "variable")
+        prices = {
+            name: self._price_field(name, body[name], batch=batch)
+            for name in ("regular_price", "sale_price")
+            if priced and body.get(name) is not None  # PHP isset(): null is absent
+        }
+        if "manage_stock" in body:
+            flag = body["manage_stock"]
+            item.manage_stock = flag is True or str(flag).lower() in ("1", "true", "yes")
         if not item.manage_stock:
             item.stock_quantity = None
         elif quantity is not None:
             item.stock_quantity = int(quantity)
-        if "regular_price" in body:
-            price = str(body["regular_price"]).strip()
-            item.regular_price = Decimal(price) if price else None
+        if "regular_price" in prices:
+            item.regular_price = prices["regular_price"]
+        if "sale_price" in prices:
+            item.sale_price = prices["sale_price"]
+
+    def _price_field(self, name: str, value: Any, *, batch: bool) -> str:
+        """A price as WooCommerce stores it (``wc_format_decimal`` without rounding): a
+        string's digits as written, "" to clear; a JSON number only in a batch item (the
+        single ``PUT`` validates against the schema, type string), a float printed at the
+        rounding precision and trimmed. Anything that is not a non-negative decimal is refused
+        (see the module docstring)."""
+        text: str | None = None
+        if isinstance(value, str):
+            text = value.strip()
+        elif batch and isinstance(value, int) and not isinstance(value, bool):
+            text = str(value)
+        elif batch and isinstance(value, float) and math.isfinite(value):
+            precision = max(self.price_decimals + 2, WC_ROUNDING_PRECISION)
+            text = f"{value:.{precision}f}"
+            text = text.rstrip("0").rstrip(".") if "." in text else text
+        elif not batch and not isinstance(value, str):
+            raise _HttpError(
+                400,
+                "rest_invalid_param",
+                f"Invalid parameter(s): {name} ({name} is not of type string.)",
+            )
+        if text is None or (text and not PRICE_TEXT.fullmatch(text)):
+            raise _HttpError(
+                400,
+                "rest_invalid_param",
+                f"Invalid parameter(s): {name} ({value!r} is not a non-negative decimal string.)",
+            )
+        return text
 
     def _replace_images(self, images: Any) -> list[_Image]:
         """``set_product_images``: the list replaces the gallery; each ``src`` is downloaded
@@ -1144,7 +1820,7 @@ class WooCommerceSandbox:
 
     def _product_view(self, product: _Product) -> JSON:
         """https://woocommerce.github.io/woocommerce-rest-api-docs/#product-properties"""
-        price = self._price(product.regular_price)
+        price = _active_price(product)
         return {
             "id": product.id,
             "name": product.name,
@@ -1156,9 +1832,10 @@ class WooCommerceSandbox:
             "status": product.status,
             "sku": product.sku,
             "price": price,
-            "regular_price": price,
-            "sale_price": "",
-            "purchasable": product.regular_price is not None,
+            "regular_price": product.regular_price,
+            "sale_price": product.sale_price,
+            "on_sale": _on_sale(product),
+            "purchasable": price != "",
             "manage_stock": product.manage_stock,
             "stock_quantity": product.stock_quantity if product.manage_stock else None,
             "stock_status": _stock_status(product.manage_stock, product.stock_quantity),
@@ -1177,7 +1854,7 @@ class WooCommerceSandbox:
         quantity = variation.stock_quantity if variation.manage_stock else None
         if not variation.manage_stock and parent.manage_stock:
             manage, quantity = "parent", parent.stock_quantity
-        price = self._price(variation.regular_price)
+        price = _active_price(variation)
         return {
             "id": variation.id,
             **self._dates("date_created", variation.created),
@@ -1186,10 +1863,11 @@ class WooCommerceSandbox:
             "permalink": f"https://{self.site}/product/{parent.id}/?variation={variation.id}",
             "sku": variation.sku,
             "price": price,
-            "regular_price": price,
-            "sale_price": "",
+            "regular_price": variation.regular_price,
+            "sale_price": variation.sale_price,
+            "on_sale": _on_sale(variation),
             "status": "publish",
-            "purchasable": variation.regular_price is not None,
+            "purchasable": price != "",
             "manage_stock": manage,
             "stock_quantity": quantity,
             "stock_status": _stock_status(bool(manage), quantity),
@@ -1248,8 +1926,9 @@ class WooCommerceSandbox:
         variation = self._variations.get(variation_id)
         item = variation or product
         price = spec.get("price")
-        if price is None:
-            price = item.regular_price if item and item.regular_price is not None else Decimal(0)
+        if price is None:  # WooCommerce adds a line at the item's current price
+            current = _active_price(item) if item is not None else ""
+            price = Decimal(current) if current else Decimal(0)
         quantity = int(spec.get("quantity", 1))
         subtotal = Decimal(price) * quantity
         name = str(spec.get("name") or self._line_name(product, variation))
@@ -1294,12 +1973,13 @@ class WooCommerceSandbox:
             id=self._next_post(),
             parent_id=product.id,
             sku=str(spec.get("sku") or ""),
-            regular_price=spec.get("price"),
+            regular_price=self._seed_price(spec.get("price")),
             manage_stock=stock is not None if manage is None else bool(manage),
             stock_quantity=None if stock is None else int(stock),
             attributes=[(str(k), str(v)) for k, v in dict(attributes).items()],
             created=now,
             modified=now,
+            sale_price=self._seed_price(spec.get("sale_price")),
         )
         self._variations[variation.id] = variation
         product.variation_ids.append(variation.id)
@@ -1354,8 +2034,9 @@ class WooCommerceSandbox:
     def _money(self, value: Decimal) -> str:
         return f"{value.quantize(Decimal(1).scaleb(-self.price_decimals), ROUND_HALF_UP):f}"
 
-    def _price(self, value: Decimal | None) -> str:
-        return "" if value is None else self._money(Decimal(value))
+    def _seed_price(self, value: Any) -> str:
+        """A seeded price as stored text, with the site's decimals; "" for None."""
+        return "" if value is None else self._money(Decimal(str(value)))
 
     def _now(self) -> datetime:
         return _utc(self._wall_clock())
@@ -1400,6 +2081,20 @@ def _wp_error(status: int, code: str, message: str) -> JSON:
     return {"code": code, "message": message, "data": {"status": status}}
 
 
+def _on_sale(item: _Product | _Variation) -> bool:
+    """``WC_Product::is_on_sale`` without sale dates: a sale price below the regular one."""
+    return (
+        item.sale_price != ""
+        and item.regular_price != ""
+        and Decimal(item.regular_price) > Decimal(item.sale_price)
+    )
+
+
+def _active_price(item: _Product | _Variation) -> str:
+    """``_price``: the sale price while on sale, else the regular price (may be "")."""
+    return item.sale_price if _on_sale(item) else item.regular_price
+
+
 def _auth_error(message: str) -> Answer:
     return 401, _wp_error(401, "woocommerce_rest_authentication_error", message), {}
 
@@ -1411,6 +2106,10 @@ _PERMISSION_ERRORS = {
     "batch": (
         "woocommerce_rest_cannot_batch",
         "Sorry, you are not allowed to batch manipulate this resource.",
+    ),
+    "delete": (
+        "woocommerce_rest_cannot_delete",
+        "Sorry, you are not allowed to delete this resource.",
     ),
 }
 
@@ -1532,3 +2231,105 @@ def _seconds(value: float) -> str:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _key_document(key: _ApiKey) -> JSON:
+    """The keys as ``WC_Auth::create_keys`` returns them (``user_id`` added by the caller)."""
+    return {
+        "key_id": key.key_id,
+        "consumer_key": key.consumer_key,
+        "consumer_secret": key.consumer_secret,
+        "key_permissions": key.permissions,
+    }
+
+
+def _auth_request(query: Mapping[str, str], *, require_https: bool) -> dict[str, str]:
+    """``WC_Auth::make_validation``: every parameter present, a known scope, URLs that parse
+    (``get_formatted_url`` adds ``https://`` where the scheme is missing)."""
+    data: dict[str, str] = {}
+    for name in AUTH_PARAMS:
+        value = query.get(name)
+        if not value:
+            raise _AuthPageError(f"Missing parameter {name}")
+        data[name] = value
+    if data["scope"] not in AUTH_SCOPES:
+        raise _AuthPageError(f"Invalid scope {data['scope']}")
+    for name in ("return_url", "callback_url"):
+        url = _formatted_url(data[name])
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _AuthPageError(f"The {url} is not a valid URL")
+        data[name] = url
+    if require_https and not data["callback_url"].lower().startswith("https://"):
+        raise _AuthPageError("The callback_url needs to be over SSL")
+    return data
+
+
+def _formatted_url(url: str) -> str:
+    text = unquote(url)
+    return text if "://" in text else f"https://{text}"
+
+
+def _auth_page_error(message: str) -> Response:
+    """``wp_die`` as ``auth_endpoint`` calls it: "Error: …." under "Access denied", 401."""
+    page = (
+        "<!DOCTYPE html><html><head><title>Access denied</title></head>"
+        f'<body id="error-page"><p>Error: {escape(message)}.</p></body></html>'
+    )
+    return HTMLResponse(page, status_code=401)
+
+
+def _redirect(url: str, **params: Any) -> Response:
+    """``wp_redirect(add_query_arg(params, url))``: a 302, the parameters replacing any of the
+    same name already in the URL."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query.extend((k, str(v)) for k, v in params.items())
+    return RedirectResponse(urlunsplit(parts._replace(query=urlencode(query))), status_code=302)
+
+
+def _only_fields(answer: Answer, fields: str | None) -> Answer:
+    """WordPress's ``_fields`` filter (``rest_filter_response_fields``), top-level keys only."""
+    status, body, headers = answer
+    if not fields or status >= 400:
+        return answer
+    wanted = {name.strip() for name in fields.split(",") if name.strip()}
+
+    def keep(item: Any) -> Any:
+        return {k: v for k, v in item.items() if k in wanted} if isinstance(item, dict) else item
+
+    return status, [keep(item) for item in body] if isinstance(body, list) else keep(body), headers
+
+
+def _valid_topic(topic: str) -> bool:
+    """``wc_is_webhook_valid_topic``: ``action.<hook>``, or a core resource and event."""
+    resource, _, event = topic.partition(".")
+    if resource == "action":
+        return bool(event)
+    return resource in WEBHOOK_RESOURCES and event in WEBHOOK_EVENTS
+
+
+def _topic_hooks(topic: str) -> list[str]:
+    resource, _, event = topic.partition(".")
+    if resource == "action":
+        return [event]
+    if topic in WEBHOOK_HOOKS:
+        return list(WEBHOOK_HOOKS[topic])
+    return {"deleted": ["wp_trash_post"], "restored": ["untrashed_post"]}.get(event, [])
+
+
+def _valid_delivery_url(url: str) -> bool:
+    """``wc_is_valid_url``: http or https with a host."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _webhook_status(value: Any) -> str:
+    status = str(value).lower()
+    if status not in WEBHOOK_STATUSES:
+        raise _HttpError(
+            400,
+            "rest_invalid_param",
+            "Invalid parameter(s): status (status is not one of active, paused, disabled.)",
+        )
+    return status

@@ -68,9 +68,13 @@ def normalize_site(url: str) -> str:
     """A site URL as the shop reference: lower-cased host, non-default port, path without a
     trailing slash; no scheme, query or fragment. ``https://Shop.Example.com/`` and
     ``shop.example.com`` are both ``shop.example.com``; ``https://example.com/store/`` is
-    ``example.com/store``. Shops' ``external_id`` must be stored in this form."""
+    ``example.com/store``. Shops' ``external_id`` must be stored in this form. Text that is no
+    URL at all (``https://[shop``, a host ``urlsplit`` refuses) is ``""``, like an empty one."""
     text = url.strip()
-    parts = urlsplit(text if "//" in text else f"//{text}")
+    try:
+        parts = urlsplit(text if "//" in text else f"//{text}")
+    except ValueError:  # an unbalanced "[" (IPv6), characters NFKC turns into URL syntax
+        return ""
     host = (parts.hostname or "").lower()
     try:
         port = parts.port
@@ -129,6 +133,8 @@ def verify_signature(
     if not source:
         raise _rejected("the X-WC-Webhook-Source header is missing: the shop is unknown")
     site = normalize_site(source)
+    if not site:
+        raise _rejected("the X-WC-Webhook-Source header is not a site URL: the shop is unknown")
     keys = [secret for secret in (secrets_for(site) if secrets_for else ()) if secret]
     if not keys:
         raise _rejected(f"no webhook secret is known for site {site!r}")
@@ -194,7 +200,7 @@ def _rejected(reason: str) -> WebhookRejected:
 def _payload(body: bytes) -> dict[str, Any] | None:
     try:
         document = decode_json(body)
-    except ValueError:  # invalid JSON or invalid UTF-8
+    except (ValueError, RecursionError):  # invalid JSON or UTF-8; nested past json's limit
         return None
     return document if isinstance(document, dict) else None
 

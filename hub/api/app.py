@@ -17,14 +17,17 @@ from hub.api import (
     images,
     jobs,
     media,
+    metrics,
+    onboarding,
     orders,
+    pricing,
     sellers,
     shops,
     stock,
     webhooks,
 )
 from hub.api.auth import Authenticator
-from hub.api.errors import install_error_handlers
+from hub.api.errors import install_error_handlers, install_openapi
 from hub.api.limits import BodySizeLimit
 from hub.bootstrap import Container, bootstrap, media_url_secret
 from hub.infrastructure.logs import configure_logging
@@ -84,9 +87,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     for module in (
         health,
+        metrics,
         sellers,
+        onboarding,
         shops,
         catalog,
         images,
@@ -94,6 +100,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         stock,
         jobs,
         bindings,
+        pricing,
         orders,
         events,
         webhooks,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hmac
 import time
 
-from fastapi import Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -55,13 +56,24 @@ class Authenticator:
             return principal_for_key(uow, key_hash, hashed=True)
 
 
-async def current_principal(request: Request) -> Principal:
+# Documents the key in the OpenAPI (a security scheme on every operation that needs one);
+# the header itself is read and checked by the Authenticator.
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="The operator's HUB_ADMIN_API_KEY or a seller's key: `Bearer <key>`.",
+)
+
+
+async def current_principal(
+    request: Request,
+    _documented: HTTPAuthorizationCredentials | None = Security(BEARER),
+) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
     return await authenticator.principal(request.headers.get("authorization"))
 
 
-async def admin_principal(request: Request) -> Principal:
-    principal = await current_principal(request)
+async def admin_principal(principal: Principal = Depends(current_principal)) -> Principal:
     if not principal.is_admin:
         raise Forbidden("this endpoint needs the admin API key")
     return principal

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
 from hub.api.auth import container_of, current_principal
+from hub.api.params import ApiInput, BodyId, PathId
 from hub.application import bindings
 from hub.bootstrap import Container
 from hub.domain.sellers import Principal
@@ -15,8 +16,8 @@ from hub.domain.sellers import Principal
 router = APIRouter(tags=["bindings"])
 
 
-class BindingIn(BaseModel):
-    variant_id: int
+class BindingIn(ApiInput):
+    variant_id: BodyId
     external_listing_id: str | None = Field(None, max_length=255)
     external_variant_id: str | None = Field(None, max_length=255)
     external_inventory_item_id: str | None = Field(None, max_length=255)
@@ -39,11 +40,17 @@ class BindingOut(BaseModel):
     last_pushed_quantity: int | None
     last_pushed_price: Decimal | None
     last_pushed_image_keys: list[str] | None
+    listed_price: Decimal | None = Field(
+        None, description="The price the shop's rule decided for this listing (what is pushed)."
+    )
+    price_review: str | None = Field(
+        None, description="Why the price needs a person: the floor a cost or rate change broke."
+    )
 
 
 @router.get("/shops/{shop_id}/bindings")
 def list_bindings(
-    shop_id: int,
+    shop_id: PathId,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
 ) -> list[BindingOut]:
@@ -67,6 +74,8 @@ def list_bindings(
             last_pushed_quantity=view.binding.last_pushed_quantity,
             last_pushed_price=view.binding.last_pushed_price,
             last_pushed_image_keys=view.binding.last_pushed_image_keys,
+            listed_price=view.binding.listed_price,
+            price_review=view.binding.price_review,
         )
         for view in views
     ]
@@ -74,7 +83,7 @@ def list_bindings(
 
 @router.put("/shops/{shop_id}/bindings")
 def put_bindings(
-    shop_id: int,
+    shop_id: PathId,
     body: list[BindingIn],
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
@@ -90,8 +99,8 @@ def put_bindings(
 
 @router.delete("/shops/{shop_id}/bindings/{variant_id}", status_code=204)
 def delete_binding(
-    shop_id: int,
-    variant_id: int,
+    shop_id: PathId,
+    variant_id: PathId,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
 ) -> Response:

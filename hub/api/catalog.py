@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import container_of, current_principal
 from hub.api.cached import serve_document
+from hub.api.params import MAX_COUNT, MAX_ID, ApiInput, BodyId, PathId
 from hub.application import catalog
 from hub.application.cache_keys import product_key
 from hub.application.catalog_import import (
@@ -29,21 +30,29 @@ from hub.infrastructure.stock import BLANKS
 router = APIRouter(tags=["products"])
 
 
-class BlankUsageIn(BaseModel):
-    blank_id: int
-    quantity_per_unit: int = Field(1, ge=1)
+class BlankUsageIn(ApiInput):
+    blank_id: BodyId
+    quantity_per_unit: int = Field(1, ge=1, le=MAX_COUNT)
 
 
-class VariantIn(BaseModel):
+class VariantIn(ApiInput):
     sku: str = Field(min_length=1, max_length=255)
     price: Decimal = Field(ge=0, max_digits=14, decimal_places=6)
+    cost: Decimal | None = Field(
+        None,
+        ge=0,
+        max_digits=14,
+        decimal_places=6,
+        description="Our production cost per unit, in the product's currency; price rules "
+        "derive shop prices and margin floors from it (none: no derived price).",
+    )
     options: dict[str, str] = Field(default_factory=dict)
-    print_file_ref: str | None = None
+    print_file_ref: str | None = Field(None, max_length=500)
     blanks: list[BlankUsageIn] = Field(default_factory=list)
 
 
-class ProductIn(BaseModel):
-    seller_id: int
+class ProductIn(ApiInput):
+    seller_id: BodyId
     title: str = Field(min_length=1, max_length=500)
     description: str = ""
     currency: str = Field("USD", min_length=3, max_length=3)
@@ -62,6 +71,7 @@ class ProductIn(BaseModel):
                     options=v.options,
                     print_file_ref=v.print_file_ref,
                     blanks=tuple(BlankUsage(b.blank_id, b.quantity_per_unit) for b in v.blanks),
+                    cost=v.cost,
                 )
                 for v in self.variants
             ),
@@ -97,20 +107,20 @@ def create_product(
 
 @router.put("/products/{product_id}")
 def update_product(
-    product_id: int,
+    product_id: PathId,
     body: ProductIn,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
 ) -> ProductRef:
-    with container.uow() as uow:
-        product = catalog.update_product(uow, product_id, body.spec(), principal)
-        uow.commit()
+    product = container.write(
+        lambda uow: catalog.update_product(uow, product_id, body.spec(), principal)
+    )
     return ProductRef.of(product)
 
 
 @router.get("/products/{product_id}")
 async def get_product(
-    product_id: int, request: Request, principal: Principal = Depends(current_principal)
+    product_id: PathId, request: Request, principal: Principal = Depends(current_principal)
 ) -> Response:
     container: Container = request.app.state.container
     return await serve_document(
@@ -190,20 +200,30 @@ class CatalogImportOut(BaseModel):
     errors: list[str]
 
 
+_TEXT = r"\S"  # not blank; NUL characters are refused too (PostgreSQL text cannot hold one)
+_AMOUNT: dict[str, Any] = {  # exact decimals: at most 14 digits before the point, 6 after
+    "anyOf": [
+        {"type": "number", "minimum": 0, "exclusiveMaximum": 10**14},
+        {"type": "string", "pattern": r"^[0-9]{1,14}(\.[0-9]{1,6})?$"},
+    ]
+}
+# What ``catalog_import.parse_document`` accepts, so generated clients and fuzzers send it.
 IMPORT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["seller_id"],
+    "additionalProperties": False,
     "properties": {
-        "seller_id": {"type": "integer"},
+        "seller_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         "blanks": {
             "type": "array",
             "items": {
                 "type": "object",
                 "required": ["code"],
+                "additionalProperties": False,
                 "properties": {
-                    "code": {"type": "string"},
-                    "name": {"type": "string"},
-                    "on_hand": {"type": "integer", "minimum": 0},
+                    "code": {"type": "string", "maxLength": 100, "pattern": _TEXT},
+                    "name": {"type": "string", "maxLength": 255, "pattern": _TEXT},
+                    "on_hand": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
                 },
             },
         },
@@ -212,28 +232,40 @@ IMPORT_SCHEMA: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "required": ["title", "variants"],
+                "additionalProperties": False,
                 "properties": {
-                    "title": {"type": "string"},
+                    "title": {"type": "string", "maxLength": 500, "pattern": _TEXT},
                     "description": {"type": "string"},
-                    "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+                    "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
                     "variants": {
                         "type": "array",
+                        "minItems": 1,
                         "items": {
                             "type": "object",
                             "required": ["sku", "price"],
+                            "additionalProperties": False,
                             "properties": {
-                                "sku": {"type": "string"},
-                                "price": {"type": ["string", "number"]},
-                                "options": {"type": "object"},
-                                "print_file_ref": {"type": "string"},
+                                "sku": {"type": "string", "maxLength": 255, "pattern": _TEXT},
+                                "price": _AMOUNT,
+                                "cost": {"anyOf": [*_AMOUNT["anyOf"], {"type": "null"}]},
+                                "options": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "string"},
+                                },
+                                "print_file_ref": {"type": ["string", "null"], "maxLength": 500},
                                 "blanks": {
                                     "type": "array",
                                     "items": {
                                         "type": "object",
                                         "required": ["code"],
+                                        "additionalProperties": False,
                                         "properties": {
                                             "code": {"type": "string"},
-                                            "quantity": {"type": "integer", "minimum": 1},
+                                            "quantity": {
+                                                "type": "integer",
+                                                "minimum": 1,
+                                                "maximum": MAX_COUNT,
+                                            },
                                         },
                                     },
                                 },

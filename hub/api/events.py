@@ -10,6 +10,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import current_principal
+from hub.api.params import NUL_FREE, PathId, QueryId, parse_cursor
 from hub.api.webhooks import WebhookConnectors
 from hub.application.shops import load_shop
 from hub.bootstrap import Container
@@ -52,16 +53,15 @@ def _seller_shop_ids(container: Container, principal: Principal) -> list[int] | 
 @router.get("/events")
 async def list_events(
     request: Request,
-    shop_id: int | None = None,
+    shop_id: QueryId = None,
     status: str | None = Query(None, pattern="^(received|handled|rejected)$"),
-    topic: str | None = None,
+    topic: str | None = Query(None, max_length=255, pattern=NUL_FREE),
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=200),
     principal: Principal = Depends(current_principal),
 ) -> EventPage:
     container: Container = request.app.state.container
-    if cursor is not None and not cursor.isdigit():
-        raise InvalidInput("cursor: pass the next_cursor of the previous page unchanged")
+    before_id = parse_cursor(cursor)
 
     def query() -> list[dict[str, object]]:
         allowed = _seller_shop_ids(container, principal)
@@ -72,7 +72,7 @@ async def list_events(
                 shop_id=shop_id,
                 status=status,
                 topic=topic,
-                before_id=int(cursor) if cursor else None,
+                before_id=before_id,
                 limit=limit + 1,
             )
 
@@ -95,7 +95,7 @@ class WebhookStatus(BaseModel):
 
 @router.get("/shops/{shop_id}/webhook-status")
 def webhook_status(
-    shop_id: int, request: Request, principal: Principal = Depends(current_principal)
+    shop_id: PathId, request: Request, principal: Principal = Depends(current_principal)
 ) -> WebhookStatus:
     """The subscription check: how long since this shop's last verified delivery. Etsy's
     subscriptions live in its developer portal (``manual``), so this is all we can see there."""
@@ -117,7 +117,7 @@ def webhook_status(
 
 @router.post("/events/{event_id}/replay")
 def replay_event(
-    event_id: int, request: Request, principal: Principal = Depends(current_principal)
+    event_id: PathId, request: Request, principal: Principal = Depends(current_principal)
 ) -> EventOut:
     """Handle the event again: it is set back to received and sent to its actor."""
     container: Container = request.app.state.container

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import current_principal
+from hub.api.params import MAX_COUNT, PathId, QueryId
 from hub.application.catalog import load_product
 from hub.bootstrap import Container
 from hub.domain.errors import InvalidInput
@@ -43,13 +44,28 @@ def _out(image: image_rows.ProductImage) -> ImageOut:
     return ImageOut.model_validate(image, from_attributes=True)
 
 
-@router.post("/products/{product_id}/images", status_code=201)
+IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.post(
+    "/products/{product_id}/images",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The image file itself, up to HUB_MAX_UPLOAD_BYTES.",
+            "content": dict.fromkeys(
+                ("image/png", "image/jpeg", "image/webp", "image/tiff"), IMAGE_BODY
+            ),
+        }
+    },
+)
 async def upload_image(
-    product_id: int,
+    product_id: PathId,
     request: Request,
     role: str = Query("mockup", pattern="^(mockup|print)$"),
-    rank: int = Query(0, ge=0),
-    variant_id: int | None = None,
+    rank: int = Query(0, ge=0, le=MAX_COUNT),
+    variant_id: QueryId = None,
     principal: Principal = Depends(current_principal),
 ) -> ImageOut:
     """The body is the image file itself (PNG, JPEG, WebP or TIFF), up to HUB_MAX_UPLOAD_BYTES.
@@ -85,7 +101,7 @@ async def upload_image(
 
 @router.get("/products/{product_id}/images")
 def list_product_images(
-    product_id: int, request: Request, principal: Principal = Depends(current_principal)
+    product_id: PathId, request: Request, principal: Principal = Depends(current_principal)
 ) -> list[ImageOut]:
     container: Container = request.app.state.container
     with container.uow() as uow:

@@ -11,9 +11,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import current_principal
+from hub.api.params import NUL_FREE, PathId, QueryId, parse_cursor
 from hub.application.shops import load_shop
 from hub.bootstrap import Container
-from hub.domain.errors import Conflict, InvalidInput, NotFound
+from hub.domain.errors import Conflict, NotFound
 from hub.domain.sellers import Principal
 from sync.infrastructure import operations as ops
 
@@ -48,7 +49,7 @@ def _allowed_shops(container: Container, principal: Principal) -> set[int] | Non
         return {shop.id for shop in uow.shops.list(principal.seller_id) if shop.id is not None}
 
 
-def _visible(container: Container, principal: Principal, job_id: int) -> ops.Operation:
+def visible_job(container: Container, principal: Principal, job_id: int) -> ops.Operation:
     allowed = _allowed_shops(container, principal)
     with container.engine.connect() as db:
         operation = ops.get(db, job_id)
@@ -60,16 +61,15 @@ def _visible(container: Container, principal: Principal, job_id: int) -> ops.Ope
 @router.get("/jobs")
 async def list_jobs(
     request: Request,
-    shop_id: int | None = None,
+    shop_id: QueryId = None,
     status_: str | None = Query(None, alias="status", pattern=STATUSES),
-    kind: str | None = None,
+    kind: str | None = Query(None, max_length=32, pattern=NUL_FREE),
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=200),
     principal: Principal = Depends(current_principal),
 ) -> JobPage:
     container: Container = request.app.state.container
-    if cursor is not None and not cursor.isdigit():
-        raise InvalidInput("cursor: pass the next_cursor of the previous page unchanged")
+    before_id = parse_cursor(cursor)
 
     def query() -> list[ops.Operation]:
         allowed = _allowed_shops(container, principal)
@@ -81,7 +81,7 @@ async def list_jobs(
                 shop_id=shop_id,
                 status=status_,
                 kind=kind,
-                before_id=int(cursor) if cursor else None,
+                before_id=before_id,
                 limit=(limit + 1) if allowed is None else 10 * (limit + 1),
             )
         if allowed is not None:
@@ -99,28 +99,28 @@ async def list_jobs(
 
 @router.get("/jobs/{job_id}")
 def get_job(
-    job_id: int, request: Request, principal: Principal = Depends(current_principal)
+    job_id: PathId, request: Request, principal: Principal = Depends(current_principal)
 ) -> JobOut:
-    operation = _visible(request.app.state.container, principal, job_id)
+    operation = visible_job(request.app.state.container, principal, job_id)
     return JobOut.model_validate(operation.as_dict())
 
 
 @router.post("/jobs/{job_id}/retry")
 def retry_job(
-    job_id: int, request: Request, principal: Principal = Depends(current_principal)
+    job_id: PathId, request: Request, principal: Principal = Depends(current_principal)
 ) -> JobOut:
     """Run a failed job again with a fresh budget (its payload, and so its key, unchanged)."""
     container: Container = request.app.state.container
-    operation = _visible(container, principal, job_id)
+    operation = visible_job(container, principal, job_id)
     with container.engine.begin() as db:
         if not ops.retry(db, operation):
             raise Conflict(f"job {job_id} is {operation.status}; only failed jobs are retried")
-    return JobOut.model_validate(_visible(container, principal, job_id).as_dict())
+    return JobOut.model_validate(visible_job(container, principal, job_id).as_dict())
 
 
 @router.post("/shops/{shop_id}/bindings/auto", status_code=status.HTTP_202_ACCEPTED)
 def auto_bind(
-    shop_id: int, request: Request, principal: Principal = Depends(current_principal)
+    shop_id: PathId, request: Request, principal: Principal = Depends(current_principal)
 ) -> JobOut:
     """Scan the shop's listings and bind them to our variants by SKU, as a job: its result
     reports what was bound, the conflicts and the SKUs we do not know."""
@@ -129,4 +129,4 @@ def auto_bind(
         load_shop(uow, shop_id, principal)
     with container.engine.begin() as db:
         operation_id = ops.request_catalog_pull(db, shop_id, "api")
-    return JobOut.model_validate(_visible(container, principal, operation_id).as_dict())
+    return JobOut.model_validate(visible_job(container, principal, operation_id).as_dict())

@@ -15,6 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from hub.api.errors import ErrorOut
 from imaging.signed_urls import verify
 from imaging.storage import InvalidObjectKey, ObjectMissing, ObjectStore, StoredObject
 
@@ -60,7 +61,18 @@ def _not_found(key: str) -> HTTPException:
     return HTTPException(404, f"no stored image under {key!r}")
 
 
-@router.get("/media/{key:path}")
+@router.get(
+    "/media/{key:path}",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The stored image, as it was stored (its type in Content-Type).",
+            "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        403: {"model": ErrorOut, "description": "The signature is missing, wrong or expired."},
+        404: {"model": ErrorOut, "description": "Nothing is stored under this key."},
+    },
+)
 async def get_media(
     request: Request, key: str, expires: str | None = None, signature: str | None = None
 ) -> Response:

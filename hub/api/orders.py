@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import container_of, current_principal
 from hub.api.cached import serve_document
+from hub.api.params import MAX_COUNT, ApiInput, BodyId, PathId, QueryId, parse_cursor
 from hub.application import orders
 from hub.application.cache_keys import order_key
 from hub.bootstrap import Container
-from hub.domain.errors import InvalidInput
 from hub.domain.orders import FulfillmentLine, Order, ProductionStatus
 from hub.domain.sellers import Principal
 from hub.infrastructure.read_models import OrderFilter
@@ -44,16 +44,16 @@ class OrderPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
-class StatusChange(BaseModel):
+class StatusChange(ApiInput):
     status: ProductionStatus
 
 
-class FulfillmentLineIn(BaseModel):
-    order_line_id: int
-    quantity: int = Field(ge=1)
+class FulfillmentLineIn(ApiInput):
+    order_line_id: BodyId
+    quantity: int = Field(ge=1, le=MAX_COUNT)
 
 
-class FulfillmentIn(BaseModel):
+class FulfillmentIn(ApiInput):
     carrier: str = Field(min_length=1, max_length=100)
     tracking_number: str = Field(min_length=1, max_length=255)
     tracking_url: str | None = Field(None, max_length=1000)
@@ -75,7 +75,7 @@ class FulfillmentOut(BaseModel):
 @router.get("/orders")
 async def list_orders(
     request: Request,
-    shop_id: int | None = None,
+    shop_id: QueryId = None,
     status: ProductionStatus | None = None,
     updated_since: datetime | None = None,
     needs_review: bool | None = None,
@@ -84,15 +84,14 @@ async def list_orders(
     principal: Principal = Depends(current_principal),
 ) -> OrderPage:
     container: Container = request.app.state.container
-    if cursor is not None and not cursor.isdigit():
-        raise InvalidInput("cursor: pass the next_cursor of the previous page unchanged")
+    before_id = parse_cursor(cursor)
     query = OrderFilter(
         seller_id=None if principal.is_admin else principal.seller_id,
         shop_id=shop_id,
         status=status.value if status else None,
         needs_review=needs_review,
         updated_since=updated_since,
-        before_id=int(cursor) if cursor else None,
+        before_id=before_id,
         limit=limit,
     )
     rows, next_id = await run_in_threadpool(container.read_model.list_orders, query)
@@ -102,7 +101,7 @@ async def list_orders(
 
 @router.get("/orders/{order_id}")
 async def get_order(
-    order_id: int, request: Request, principal: Principal = Depends(current_principal)
+    order_id: PathId, request: Request, principal: Principal = Depends(current_principal)
 ) -> Response:
     container: Container = request.app.state.container
     return await serve_document(
@@ -124,7 +123,7 @@ def _changed(order: Order) -> OrderChanged:
 
 @router.put("/orders/{order_id}/status")
 def change_status(
-    order_id: int,
+    order_id: PathId,
     body: StatusChange,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
@@ -137,7 +136,7 @@ def change_status(
 
 @router.delete("/orders/{order_id}/review")
 def clear_review(
-    order_id: int,
+    order_id: PathId,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
 ) -> OrderChanged:
@@ -149,7 +148,7 @@ def clear_review(
 
 @router.post("/orders/{order_id}/fulfillments", status_code=201)
 def create_fulfillment(
-    order_id: int,
+    order_id: PathId,
     body: FulfillmentIn,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),

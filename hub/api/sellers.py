@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from hub.api.auth import admin_principal, container_of
+from hub.api.params import ApiInput, PathId
 from hub.application import sellers
 from hub.bootstrap import Container
 from hub.domain.sellers import Principal
@@ -15,7 +16,7 @@ from hub.domain.sellers import Principal
 router = APIRouter(tags=["sellers"])
 
 
-class SellerIn(BaseModel):
+class SellerIn(ApiInput):
     name: str = Field(min_length=1, max_length=200)
 
 
@@ -61,7 +62,7 @@ def list_sellers(
 
 @router.post("/sellers/{seller_id}/api-keys", status_code=201)
 def issue_api_key(
-    seller_id: int,
+    seller_id: PathId,
     _admin: Principal = Depends(admin_principal),
     container: Container = Depends(container_of),
 ) -> ApiKeyOut:

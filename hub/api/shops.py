@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from hub.api.auth import container_of, current_principal
+from hub.api.params import MAX_COUNT, ApiInput, BodyId, PathId
 from hub.application import shops
 from hub.bootstrap import Container
 from hub.domain.sellers import Principal
@@ -17,23 +18,27 @@ from hub.domain.shops import Marketplace, Shop
 router = APIRouter(tags=["shops"])
 
 
-class ShopIn(BaseModel):
-    seller_id: int
+class ShopIn(ApiInput):
+    seller_id: BodyId
     marketplace: Marketplace
     external_id: str = Field(min_length=1, max_length=255, description="Shop id or domain.")
     name: str = Field(min_length=1, max_length=255)
-    stock_buffer: int = Field(0, ge=0)
-    max_listed_quantity: int | None = Field(None, ge=0)
-    api_base_url: str | None = Field(None, description="Override for sandboxes and tests.")
-    location_id: str | None = Field(None, description="Shopify location to stock from.")
+    stock_buffer: int = Field(0, ge=0, le=MAX_COUNT)
+    max_listed_quantity: int | None = Field(None, ge=0, le=MAX_COUNT)
+    api_base_url: str | None = Field(
+        None, max_length=500, description="Override for sandboxes and tests."
+    )
+    location_id: str | None = Field(
+        None, max_length=255, description="Shopify location to stock from."
+    )
     credentials: dict[str, Any] | None = Field(
         None, description="Stored encrypted; never returned."
     )
 
 
-class ShopTuning(BaseModel):
-    stock_buffer: int | None = Field(None, ge=0)
-    max_listed_quantity: int | None = Field(None, ge=0)
+class ShopTuning(ApiInput):
+    stock_buffer: int | None = Field(None, ge=0, le=MAX_COUNT)
+    max_listed_quantity: int | None = Field(None, ge=0, le=MAX_COUNT)
 
 
 class ShopOut(BaseModel):
@@ -86,14 +91,19 @@ def create_shop(
     container: Container = Depends(container_of),
 ) -> ShopOut:
     with container.uow() as uow:
-        shop = shops.create_shop(uow, shops.CreateShop(**body.model_dump()), principal)
+        shop = shops.create_shop(
+            uow,
+            shops.CreateShop(**body.model_dump()),
+            principal,
+            allow_private_urls=container.settings.allow_private_urls,
+        )
         uow.commit()
     return ShopOut.of(shop)
 
 
 @router.get("/shops/{shop_id}")
 def get_shop(
-    shop_id: int,
+    shop_id: PathId,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
 ) -> ShopOut:
@@ -103,7 +113,7 @@ def get_shop(
 
 @router.patch("/shops/{shop_id}")
 def tune_shop(
-    shop_id: int,
+    shop_id: PathId,
     body: ShopTuning,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
@@ -122,7 +132,7 @@ def tune_shop(
 
 @router.post("/shops/{shop_id}/pause")
 def pause_shop(
-    shop_id: int,
+    shop_id: PathId,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
 ) -> ShopOut:
@@ -134,7 +144,7 @@ def pause_shop(
 
 @router.post("/shops/{shop_id}/resume")
 def resume_shop(
-    shop_id: int,
+    shop_id: PathId,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
 ) -> ShopOut:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from hub.api.auth import admin_principal, container_of
+from hub.api.params import MAX_COUNT, ApiInput, PathId
 from hub.application import stock
 from hub.bootstrap import Container
 from hub.domain.catalog import Blank
@@ -14,15 +15,19 @@ from hub.domain.sellers import Principal
 router = APIRouter(tags=["blanks"])
 
 
-class BlankIn(BaseModel):
+class BlankIn(ApiInput):
     code: str = Field(min_length=1, max_length=100)
     name: str = Field(min_length=1, max_length=255)
-    on_hand: int = Field(0, ge=0)
+    on_hand: int = Field(0, ge=0, le=MAX_COUNT)
 
 
-class StockChange(BaseModel):
-    on_hand: int | None = Field(None, ge=0, description="Absolute count (a stock take).")
-    delta: int | None = Field(None, description="Adjustment (a delivery, a write-off).")
+class StockChange(ApiInput):
+    on_hand: int | None = Field(
+        None, ge=0, le=MAX_COUNT, description="Absolute count (a stock take)."
+    )
+    delta: int | None = Field(
+        None, ge=-MAX_COUNT, le=MAX_COUNT, description="Adjustment (a delivery, a write-off)."
+    )
 
 
 class BlankOut(BaseModel):
@@ -62,7 +67,7 @@ def create_blank(
 
 @router.get("/blanks/{blank_id}")
 def get_blank(
-    blank_id: int,
+    blank_id: PathId,
     principal: Principal = Depends(admin_principal),
     container: Container = Depends(container_of),
 ) -> BlankOut:
@@ -72,7 +77,7 @@ def get_blank(
 
 @router.post("/blanks/{blank_id}/stock")
 def change_stock(
-    blank_id: int,
+    blank_id: PathId,
     body: StockChange,
     principal: Principal = Depends(admin_principal),
     container: Container = Depends(container_of),

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from hub.application.orders import apply_reservation_changes, save_order
+from hub.application.pricing import initial_prices
 from hub.application.shops import load_shop
 from hub.domain.catalog import Binding, PushState
 from hub.domain.errors import InvalidInput, NotFound
 from hub.domain.orders import LineMatch
 from hub.domain.ports import UnitOfWork
 from hub.domain.sellers import Principal
-from hub.domain.shops import PUSH_KINDS, Shop
+from hub.domain.shops import PUSH_KINDS, PushKind, Shop
 from hub.domain.stock import available_quantity
 
 
@@ -55,33 +57,49 @@ def list_bindings(uow: UnitOfWork, shop_id: int, principal: Principal) -> list[B
 def put_bindings(
     uow: UnitOfWork, shop_id: int, specs: list[BindingSpec], principal: Principal
 ) -> list[Binding]:
-    """Create or change bindings, then give the shop's waiting order lines a new chance."""
+    """Create or change bindings, then give the shop's waiting order lines a new chance.
+
+    A new binding in a shop with a price rule gets its listed price (or a review note) at once.
+    """
     shop = load_shop(uow, shop_id, principal)
     uow.lock(f"shop-bindings:{shop_id}")
     seen: set[int] = set()
-    result: list[Binding] = []
     for spec in specs:
         if spec.variant_id in seen:
             raise InvalidInput(f"shop {shop_id}: variant {spec.variant_id} is bound twice")
         seen.add(spec.variant_id)
-        result.append(_put_one(uow, shop, spec))
+    prices = initial_prices(uow, shop_id, seen)
+    result = [_put_one(uow, shop, spec, prices) for spec in specs]
     rematch_unmapped_lines(uow, shop_id)
     return result
 
 
-def _put_one(uow: UnitOfWork, shop: Shop, spec: BindingSpec) -> Binding:
+def _put_one(
+    uow: UnitOfWork,
+    shop: Shop,
+    spec: BindingSpec,
+    prices: dict[int, tuple[Decimal | None, str | None]],
+) -> Binding:
     assert shop.id is not None
     owner = uow.catalog.variant_seller(spec.variant_id)
     if owner is None or owner[0] != shop.seller_id:
         raise NotFound(f"variant {spec.variant_id} does not exist for seller {shop.seller_id}")
     binding = uow.bindings.find(shop.id, spec.variant_id)
     if binding is None:
+        listed_price, price_review = prices.get(spec.variant_id, (None, None))
         binding = Binding(
             id=None,
             shop_id=shop.id,
             variant_id=spec.variant_id,
-            push_states={kind: PushState(kind) for kind in PUSH_KINDS[shop.marketplace]},
+            # A price alone is due only once there is a price to push (a rule and a cost).
+            push_states={
+                kind: PushState(kind, desired_version=0)
+                if kind is PushKind.PRICE and listed_price is None
+                else PushState(kind)
+                for kind in PUSH_KINDS[shop.marketplace]
+            },
         )
+        binding.listed_price, binding.price_review = listed_price, price_review
         _copy_ids(binding, spec)
         return uow.bindings.add(binding)
     if _ids(binding) != _ids_of(spec):

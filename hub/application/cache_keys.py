@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 ORDER_SHAPE = 1
-PRODUCT_SHAPE = 1
+PRODUCT_SHAPE = 2  # 2: variants carry their cost
 
 
 def order_key(order_id: int) -> str:

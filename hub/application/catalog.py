@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from hub.application.cache_keys import product_key
+from hub.application.pricing import check_storable, reprice_variants
 from hub.domain.catalog import BlankUsage, Product, Variant
 from hub.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.domain.ports import UnitOfWork
+from hub.domain.pricing import MINOR_DIGITS, minor_unit
 from hub.domain.sellers import Principal
-from hub.domain.shops import IMAGE_KINDS, PRICE_KINDS, QUANTITY_KINDS
+from hub.domain.shops import IMAGE_KINDS, QUANTITY_KINDS
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class VariantSpec:
     options: dict[str, str] = field(default_factory=dict)
     print_file_ref: str | None = None
     blanks: tuple[BlankUsage, ...] = ()
+    cost: Decimal | None = None  # our production cost; without it no shop price is derived
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,9 @@ def update_product(
     """Replace the product's description and variants, matched by SKU.
 
     A variant that is bound to a shop cannot be dropped: unbind it first, so no marketplace
-    listing is left pointing at nothing.
+    listing is left pointing at nothing. A changed retail price or cost reprices the variant's
+    bindings in shops with a price rule (``pricing.reprice_variants``), a changed currency every
+    variant's.
     """
     product = load_product(uow, product_id, principal)
     if spec.seller_id != product.seller_id:
@@ -91,7 +96,7 @@ def update_product(
         if old is not None:
             new.id = old.id
             assert old.id is not None
-            if old.price != new.price:
+            if old.price != new.price or old.cost != new.cost or product.currency != spec.currency:
                 price_changed.append(old.id)
             if sorted(old.blanks, key=_blank_id) != sorted(new.blanks, key=_blank_id):
                 stock_changed.append(old.id)
@@ -105,8 +110,11 @@ def update_product(
     product.check_skus_unique()
     product.version += 1
     uow.catalog.save_product(product)
+    # Prices first: repricing takes the shops' binding locks, which every writer takes before
+    # the push triggers and state rows that the bumps below lock.
+    if price_changed:
+        reprice_variants(uow, price_changed)
     for kinds, ids in (
-        (PRICE_KINDS, price_changed),
         (QUANTITY_KINDS, stock_changed),
         (IMAGE_KINDS, image_changed),
     ):
@@ -132,6 +140,7 @@ def _variant(spec: VariantSpec) -> Variant:
         options=dict(spec.options),
         print_file_ref=spec.print_file_ref,
         blanks=list(spec.blanks),
+        cost=spec.cost,
     )
 
 
@@ -145,6 +154,14 @@ def _check_spec(uow: UnitOfWork, spec: ProductSpec) -> None:
             raise InvalidInput(
                 f"product {spec.title!r}: variant {variant.sku!r} has a negative price"
             )
+        try:
+            check_storable(variant.price, "price")
+        except InvalidInput as error:
+            raise InvalidInput(
+                f"product {spec.title!r}: variant {variant.sku!r}: {error.message}"
+            ) from None
+        if variant.cost is not None:
+            _check_cost(spec, variant.sku, variant.cost)
         ids = [use.blank_id for use in variant.blanks]
         if len(set(ids)) != len(ids):
             raise InvalidInput(f"variant {variant.sku!r}: a blank is listed twice")
@@ -152,3 +169,18 @@ def _check_spec(uow: UnitOfWork, spec: ProductSpec) -> None:
     missing = wanted - uow.stock.existing_blank_ids(wanted)
     if missing:
         raise InvalidInput(f"product {spec.title!r}: unknown blanks {sorted(missing)}")
+
+
+def _check_cost(spec: ProductSpec, sku: str, cost: Decimal) -> None:
+    where = f"product {spec.title!r}: variant {sku!r}"
+    if not cost.is_finite() or cost < 0:
+        raise InvalidInput(f"{where}: cost must be a number >= 0, got {cost}")
+    try:
+        check_storable(cost, "cost")
+    except InvalidInput as error:
+        raise InvalidInput(f"{where}: {error.message}") from None
+    if spec.currency in MINOR_DIGITS and cost != cost.quantize(minor_unit(spec.currency)):
+        raise InvalidInput(
+            f"{where}: cost {cost:f} {spec.currency} is finer than the currency's minor unit "
+            f"({minor_unit(spec.currency):f})"
+        )

@@ -5,8 +5,12 @@ The document (``hub catalog import FILE``, ``POST /catalog/import``)::
     {"seller_id": 1,
      "blanks": [{"code": "TEE-M", "name": "Tee M", "on_hand": 40}],
      "products": [{"title": "Sunrise tee", "description": "", "currency": "USD",
-                   "variants": [{"sku": "SUN-M", "price": "20.00", "options": {"size": "M"},
+                   "variants": [{"sku": "SUN-M", "price": "20.00", "cost": "7.40",
+                                 "options": {"size": "M"},
                                  "blanks": [{"code": "TEE-M", "quantity": 1}]}]}]}
+
+``cost`` (our production cost, optional) is what shop price rules derive a listed price and its
+margin floor from; a variant without one gets no derived price.
 
 A blank whose code exists is reused and its on-hand count left alone (a stock take is
 ``POST /blanks/{id}/stock``). A product with a SKU the seller has already is skipped and
@@ -32,8 +36,12 @@ from hub.domain.sellers import Principal
 MAX_REPORTED_ERRORS = 50
 BLANK_FIELDS = frozenset({"code", "name", "on_hand"})
 PRODUCT_FIELDS = frozenset({"title", "description", "currency", "variants"})
-VARIANT_FIELDS = frozenset({"sku", "price", "options", "print_file_ref", "blanks"})
+VARIANT_FIELDS = frozenset({"sku", "price", "cost", "options", "print_file_ref", "blanks"})
 USAGE_FIELDS = frozenset({"code", "quantity"})
+COST_UNIT = Decimal("0.000001")  # costs are stored with six decimal places at most
+COST_LIMIT = Decimal(10) ** 14
+MAX_ID = 2**63 - 1  # ids are BIGINT
+MAX_COUNT = 2**31 - 1  # counts are INTEGER on PostgreSQL
 
 
 class BlankCodes(Protocol):
@@ -56,6 +64,7 @@ class VariantItem:
     options: Mapping[str, str]
     print_file_ref: str | None
     blanks: tuple[tuple[str, int], ...]  # (blank code, quantity per unit)
+    cost: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -117,8 +126,11 @@ def parse_document(data: Any) -> CatalogDocument:
     if not isinstance(data, dict):
         raise InvalidInput("the catalog must be a JSON object with seller_id, blanks and products")
     _unknown_fields(data, frozenset({"seller_id", "blanks", "products"}), "the catalog", problems)
+    nul = _nul_at(data, "")
+    if nul is not None:  # PostgreSQL text cannot hold one
+        problems.append(f"{nul or 'the catalog'}: text may not contain NUL characters (\\u0000)")
     seller_id: Any = data.get("seller_id")
-    if not _is_int(seller_id) or seller_id < 1:
+    if not _is_int(seller_id) or not 1 <= seller_id <= MAX_ID:
         problems.append("seller_id: must be a seller's id (a positive integer)")
         seller_id = 0
     blanks = _blanks(data.get("blanks", []), problems)
@@ -153,6 +165,8 @@ def _blanks(raw: Any, problems: list[str]) -> tuple[BlankItem, ...]:
         on_hand = item.get("on_hand", 0)
         if not _is_int(on_hand) or on_hand < 0:
             problems.append(f"{where}: on_hand must be a whole number >= 0, got {on_hand!r}")
+        elif on_hand > MAX_COUNT:
+            problems.append(f"{where}: on_hand {on_hand} is over {MAX_COUNT}")
         if code in seen:
             problems.append(f"{where}: listed twice")
         seen.add(code)
@@ -216,6 +230,12 @@ def _variant(item: Any, where: str, problems: list[str]) -> VariantItem | None:
     price = _price(item.get("price"))
     if price is None:
         problems.append(f"{where}: price must be a number >= 0, got {item.get('price')!r}")
+    cost = _cost(item.get("cost"))
+    if item.get("cost") is not None and cost is None:
+        problems.append(
+            f"{where}: cost must be a number >= 0 with at most 6 decimal places, "
+            f"got {item.get('cost')!r}"
+        )
     options = item.get("options", {})
     if not isinstance(options, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in options.items()
@@ -223,8 +243,10 @@ def _variant(item: Any, where: str, problems: list[str]) -> VariantItem | None:
         problems.append(f'{where}: options must map names to strings, e.g. {{"size": "M"}}')
         options = {}
     print_file_ref = item.get("print_file_ref")
-    if print_file_ref is not None and not isinstance(print_file_ref, str):
-        problems.append(f"{where}: print_file_ref must be a string")
+    if print_file_ref is not None and (
+        not isinstance(print_file_ref, str) or len(print_file_ref) > 500
+    ):
+        problems.append(f"{where}: print_file_ref must be a string of at most 500 characters")
         print_file_ref = None
     usage = _usage(item.get("blanks", []), where, problems)
     return VariantItem(  # a bad price is a problem already: the document is never returned
@@ -233,6 +255,7 @@ def _variant(item: Any, where: str, problems: list[str]) -> VariantItem | None:
         options=options,
         print_file_ref=print_file_ref,
         blanks=usage,
+        cost=cost,
     )
 
 
@@ -248,9 +271,10 @@ def _usage(raw: Any, where: str, problems: list[str]) -> tuple[tuple[str, int], 
         code = use["code"].strip()
         _unknown_fields(use, USAGE_FIELDS, f"{where} blank {code!r}", problems)
         quantity = use.get("quantity", 1)
-        if not _is_int(quantity) or quantity < 1:
+        if not _is_int(quantity) or not 1 <= quantity <= MAX_COUNT:
             problems.append(
-                f"{where}: blank {code!r} quantity must be a whole number >= 1, got {quantity!r}"
+                f"{where}: blank {code!r} quantity must be a whole number >= 1 (at most "
+                f"{MAX_COUNT}), got {quantity!r}"
             )
             continue
         if code in {known for known, _ in found}:
@@ -283,6 +307,25 @@ def _unknown_fields(
         )
 
 
+def _nul_at(value: Any, path: str) -> str | None:
+    """Where the first NUL character is (``products[0].variants[1].sku``), or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return path or "the catalog"
+            found = _nul_at(item, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -295,6 +338,14 @@ def _price(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return price if price.is_finite() and price >= 0 else None
+
+
+def _cost(value: Any) -> Decimal | None:
+    """A cost as stored: >= 0, below 10**14, at most six decimal places; None if not one."""
+    cost = _price(value) if value is not None else None
+    if cost is None or cost >= COST_LIMIT or cost != cost.quantize(COST_UNIT):
+        return None
+    return cost
 
 
 def _summary(problems: list[str]) -> str:
@@ -412,6 +463,7 @@ def _spec(
                 options=dict(variant.options),
                 print_file_ref=variant.print_file_ref,
                 blanks=tuple(BlankUsage(blank_ids[code], qty) for code, qty in variant.blanks),
+                cost=variant.cost,
             )
             for variant in product.variants
         ),

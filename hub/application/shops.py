@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hub.domain.addresses import url_problem
 from hub.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.domain.ports import UnitOfWork
 from hub.domain.sellers import Principal
@@ -34,9 +35,22 @@ def load_shop(uow: UnitOfWork, shop_id: int, principal: Principal) -> Shop:
     return shop
 
 
-def create_shop(uow: UnitOfWork, command: CreateShop, principal: Principal) -> Shop:
+def create_shop(
+    uow: UnitOfWork,
+    command: CreateShop,
+    principal: Principal,
+    *,
+    allow_private_urls: bool = True,
+) -> Shop:
+    """A shop connected by hand (credentials given). The entry points pass
+    ``allow_private_urls=settings.allow_private_urls`` (false in production), so an
+    ``api_base_url`` naming a loopback or private address, or plain http, is refused here with
+    a clear message; in-process callers without settings (tests, benchmarks against local
+    sandboxes) keep the default. Either way the connectors' outbound guard refuses such
+    addresses on every request unless HUB_ALLOW_PRIVATE_URLS is set."""
     if not principal.can_see(command.seller_id):
         raise Forbidden("a seller key can only create shops for its own seller")
+    check_api_base_url(command.api_base_url, allow_private_urls=allow_private_urls)
     if uow.sellers.get(command.seller_id) is None:
         raise NotFound(f"seller {command.seller_id} does not exist")
     _check_limits(command.stock_buffer, command.max_listed_quantity)
@@ -96,6 +110,16 @@ def tune_shop(
         uow.shops.save(shop)
         uow.bindings.bump(QUANTITY_KINDS, shop_id=shop_id)
     return shop
+
+
+def check_api_base_url(api_base_url: str | None, *, allow_private_urls: bool) -> None:
+    """``InvalidInput`` unless the URL is absolute http(s) and, without the sandbox setting,
+    https to a host that is no loopback, private or other non-public address literal."""
+    if api_base_url is None:
+        return
+    problem = url_problem(api_base_url, allow_private=allow_private_urls, what="api_base_url")
+    if problem is not None:
+        raise InvalidInput(problem)
 
 
 def _check_limits(buffer: int, maximum: int | None) -> None:

@@ -8,6 +8,8 @@ from hub.domain.ports import UnitOfWork
 from hub.domain.sellers import Principal
 from hub.domain.shops import QUANTITY_KINDS
 
+MAX_ON_HAND = 2**31 - 1  # an INTEGER column on PostgreSQL
+
 
 def _require_admin(principal: Principal) -> None:
     if not principal.is_admin:
@@ -18,8 +20,8 @@ def create_blank(
     uow: UnitOfWork, principal: Principal, *, code: str, name: str, on_hand: int = 0
 ) -> Blank:
     _require_admin(principal)
-    if on_hand < 0:
-        raise InvalidInput(f"blank {code!r}: on_hand cannot be negative")
+    if not 0 <= on_hand <= MAX_ON_HAND:
+        raise InvalidInput(f"blank {code!r}: on_hand must be between 0 and {MAX_ON_HAND}")
     if not code.strip():
         raise InvalidInput("a blank needs a code")
     return uow.stock.add_blank(Blank(id=None, code=code.strip(), name=name, on_hand=on_hand))
@@ -47,6 +49,8 @@ def set_on_hand(
         target = on_hand
     if target < 0:
         raise InvalidInput(f"blank {blank_id}: on_hand would become {target}; it cannot go below 0")
+    if target > MAX_ON_HAND:
+        raise InvalidInput(f"blank {blank_id}: on_hand would become {target}, over {MAX_ON_HAND}")
     if target != blank.on_hand:
         uow.stock.set_on_hand(blank_id, target)
         uow.bindings.bump(QUANTITY_KINDS, blank_ids=[blank_id])

@@ -30,10 +30,11 @@ class BlankUsage:
 class Variant:
     id: int | None
     sku: str
-    price: Decimal
+    price: Decimal  # our default retail price, in the product's currency
     options: dict[str, str] = field(default_factory=dict)
     print_file_ref: str | None = None
     blanks: list[BlankUsage] = field(default_factory=list)
+    cost: Decimal | None = None  # what producing one costs us; None: no derived shop price
 
 
 @dataclass
@@ -99,3 +100,5 @@ class Binding:
     last_pushed_image_keys: list[str] | None = None
     created_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    listed_price: Decimal | None = None  # the price decided for this shop: what a push sends
+    price_review: str | None = None  # why a person must look at the price (None: all is well)

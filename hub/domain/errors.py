@@ -31,3 +31,16 @@ class Forbidden(DomainError):
 
 class InvalidInput(DomainError):
     code = "invalid_input"
+
+
+class Unauthorized(DomainError):
+    """A request that does not prove who sent it (an authorization callback with a forged,
+    expired or replayed state): 401, and nothing is stored."""
+
+    code = "unauthorized"
+
+
+class MarketplaceUnavailable(DomainError):
+    """The marketplace could not be reached or answered an error while we waited on it."""
+
+    code = "marketplace_unavailable"

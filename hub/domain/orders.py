@@ -42,6 +42,17 @@ REVIEW_AFTER: frozenset[ProductionStatus] = frozenset(
 )
 
 
+# What stands in for the buyer's name once their data is redacted.
+REDACTED = "[redacted]"
+# Address keys kept by a redaction: the destination country is needed for tax and accounting
+# and identifies nobody.
+KEPT_ADDRESS_KEYS = ("country",)
+
+
+def redacted_address(address: dict[str, Any]) -> dict[str, Any]:
+    return {key: address[key] for key in KEPT_ADDRESS_KEYS if address.get(key)}
+
+
 @dataclass(frozen=True)
 class ImportLine:
     external_line_id: str
@@ -165,8 +176,22 @@ class Order:
     customer_name: str | None = None
     customer_email: str | None = None
     shipping_address: dict[str, Any] = field(default_factory=dict)
+    buyer_redacted_at: datetime | None = None  # set once: imports never bring buyer data back
     lines: list[OrderLine] = field(default_factory=list)
     version: int = 0
+
+    # --- buyer data --------------------------------------------------------------------------
+    def redact_buyer(self, at: datetime) -> bool:
+        """Drop the buyer's personal data (name, email, address and phone), keep
+        what production and accounting need (lines, totals, fulfillments, the destination
+        country); ``False`` when it was redacted already."""
+        if self.buyer_redacted_at is not None:
+            return False
+        self.customer_name = REDACTED
+        self.customer_email = None
+        self.shipping_address = redacted_address(self.shipping_address)
+        self.buyer_redacted_at = at
+        return True
 
     # --- production status -------------------------------------------------------------------
     def change_status(self, new: ProductionStatus, *, by_fulfillment: bool = False) -> None:
@@ -318,9 +343,10 @@ def apply_import(
     order.total = command.total
     order.presentment_currency = command.presentment_currency
     order.total_presentment = command.total_presentment
-    order.customer_name = command.customer_name
-    order.customer_email = command.customer_email
-    order.shipping_address = dict(command.shipping_address)
+    if order.buyer_redacted_at is None:  # a redacted buyer stays redacted
+        order.customer_name = command.customer_name
+        order.customer_email = command.customer_email
+        order.shipping_address = dict(command.shipping_address)
     order.paid = command.paid
     order.externally_fulfilled = command.fulfilled
     _apply_cancellation_and_refund(order, command)

@@ -6,7 +6,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from hub.domain.catalog import Binding, PushState
 from hub.domain.orders import LineMatch
@@ -56,6 +66,8 @@ class SqlBindingRepository:
                 shop_id=binding.shop_id,
                 variant_id=binding.variant_id,
                 created_at=now,
+                listed_price=binding.listed_price,
+                price_review=binding.price_review,
                 **_id_values(binding),
             )
             .returning(BINDINGS.c.id)
@@ -89,6 +101,10 @@ class SqlBindingRepository:
     def for_shop(self, shop_id: int) -> list[Binding]:
         return self._load(BINDINGS.c.shop_id == shop_id)
 
+    def for_variants(self, variant_ids: Iterable[int]) -> list[Binding]:
+        ids = sorted(set(variant_ids))
+        return self._load(BINDINGS.c.variant_id.in_(ids)) if ids else []
+
     def delete(self, binding_id: int) -> None:
         self._db.execute(delete(BINDINGS).where(BINDINGS.c.id == binding_id))
 
@@ -107,6 +123,8 @@ class SqlBindingRepository:
                 last_pushed_quantity=binding.last_pushed_quantity,
                 last_pushed_price=binding.last_pushed_price,
                 last_pushed_image_keys=binding.last_pushed_image_keys,
+                listed_price=binding.listed_price,
+                price_review=binding.price_review,
                 **_id_values(binding),
             )
         )
@@ -118,6 +136,15 @@ class SqlBindingRepository:
             )
         due = [state.kind for state in binding.push_states.values() if state.is_due]
         self._trigger(due, select(literal(binding.id)))
+
+    def save_prices(self, bindings: Iterable[Binding]) -> None:
+        rows = [
+            {"id_": b.id, "listed_price": b.listed_price, "price_review": b.price_review}
+            for b in bindings
+        ]
+        if rows:
+            # One executemany; the SET clause takes the column-named keys of each row.
+            self._db.execute(update(BINDINGS).where(BINDINGS.c.id == bindparam("id_")), rows)
 
     def match_lines(
         self, shop_id: int, external_variant_ids: Iterable[str], skus: Iterable[str]
@@ -225,6 +252,8 @@ class SqlBindingRepository:
                 last_pushed_price=row.last_pushed_price,
                 last_pushed_image_keys=row.last_pushed_image_keys,
                 created_at=row.created_at,
+                listed_price=row.listed_price,
+                price_review=row.price_review,
             )
             for row in rows
         ]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from hub.domain.catalog import BlankUsage, Product, Variant
+from hub.domain.pricing import VariantPrice
 from hub.infrastructure.clock import utcnow
 from hub.infrastructure.tables import ProductRow, VariantBlankRow, VariantRow, table_of
 
@@ -73,6 +74,7 @@ class SqlCatalogRepository:
                     options=dict(v.options or {}),
                     print_file_ref=v.print_file_ref,
                     blanks=usage.get(v.id, []),
+                    cost=v.cost,
                 )
                 for v in variants
             ],
@@ -155,6 +157,25 @@ class SqlCatalogRepository:
                 found[row.sku].append(row.id)
         return dict(found)
 
+    def variant_prices(self, variant_ids: Iterable[int]) -> dict[int, VariantPrice]:
+        ids = sorted(set(variant_ids))
+        found: dict[int, VariantPrice] = {}
+        for start in range(0, len(ids), SKU_CHUNK):
+            rows = self._db.execute(
+                select(
+                    VARIANTS.c.id,
+                    VARIANTS.c.sku,
+                    VARIANTS.c.price,
+                    VARIANTS.c.cost,
+                    PRODUCTS.c.currency,
+                )
+                .join(PRODUCTS, PRODUCTS.c.id == VARIANTS.c.product_id)
+                .where(VARIANTS.c.id.in_(ids[start : start + SKU_CHUNK]))
+            )
+            for row in rows:
+                found[row.id] = VariantPrice(row.id, row.sku, row.price, row.cost, row.currency)
+        return found
+
     def _insert_variant(self, product: Product, variant: Variant, position: int) -> None:
         variant.id = self._db.execute(
             insert(VARIANTS)
@@ -187,6 +208,7 @@ class SqlCatalogRepository:
         return {
             "sku": variant.sku,
             "price": variant.price,
+            "cost": variant.cost,
             "options": variant.options,
             "print_file_ref": variant.print_file_ref,
         }

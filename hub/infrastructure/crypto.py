@@ -1,4 +1,8 @@
-"""Shop credentials encrypted with MultiFernet; the newest key encrypts, all keys decrypt."""
+"""Shop credentials encrypted with MultiFernet; the newest key encrypts, all keys decrypt.
+
+Every key and every secret field of a document this cipher handles is registered with the log
+redaction: wherever such a value turns up in a log line later, it is masked.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import orjson
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from hub.domain.errors import DomainError
+from hub.infrastructure.logs import register_credentials, register_secrets
 
 KEY_FILE_NAME = "secret.key"
 
@@ -23,12 +28,29 @@ class FernetCredentialCipher:
     def __init__(self, keys: list[bytes]) -> None:
         if not keys:
             raise CredentialKeyError("no credential encryption key: set HUB_SECRET_KEYS")
-        self._fernet = MultiFernet([Fernet(key) for key in keys])
+        fernets = []
+        for position, key in enumerate(keys, start=1):
+            try:
+                fernets.append(Fernet(key))
+            except (ValueError, TypeError) as exc:
+                raise CredentialKeyError(
+                    f"credential key {position} of {len(keys)} is not a Fernet key (32 url-safe "
+                    "base64-encoded bytes); generate one with `hub keys generate`"
+                ) from exc
+        register_secrets(key.decode(errors="replace") for key in keys)
+        self._newest = fernets[0]
+        self._key_count = len(fernets)
+        self._fernet = MultiFernet(fernets)
 
     def __repr__(self) -> str:
         return "FernetCredentialCipher(<keys hidden>)"
 
+    @property
+    def key_count(self) -> int:
+        return self._key_count
+
     def encrypt(self, document: Mapping[str, Any]) -> str:
+        register_credentials(document)
         return self._fernet.encrypt(orjson.dumps(dict(document))).decode()
 
     def decrypt(self, token: str) -> dict[str, Any]:
@@ -41,7 +63,28 @@ class FernetCredentialCipher:
             ) from exc
         if not isinstance(value, dict):
             raise CredentialKeyError("stored shop credentials are not a JSON object")
+        register_credentials(value)
         return value
+
+    def is_current(self, token: str) -> bool:
+        """Encrypted under the newest key. Fernet tokens carry no key id: the newest key alone
+        must decrypt it."""
+        try:
+            self._newest.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def rotate(self, token: str) -> str:
+        """The same document encrypted under the newest key (a token under any key in)."""
+        try:
+            rotated = self._fernet.rotate(token.encode())
+        except InvalidToken as exc:
+            raise CredentialKeyError(
+                "a stored token cannot be decrypted with any key of HUB_SECRET_KEYS"
+            ) from exc
+        register_credentials(self.decrypt(rotated.decode()))
+        return rotated.decode()
 
 
 def parse_keys(raw: str) -> list[bytes]:

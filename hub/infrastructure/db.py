@@ -133,3 +133,12 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 def read_only(engine: Engine) -> Engine:
     """The same pool, with transactions that do not take SQLite's write lock."""
     return engine.execution_options(readonly=True)
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: it aborted this transaction so
+# another could go on; the same work run again goes through once the other has committed.
+VICTIM_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_deadlock_victim(error: BaseException) -> bool:
+    return getattr(getattr(error, "orig", None), "sqlstate", None) in VICTIM_SQLSTATES

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
-from hub.domain.orders import Fulfillment, Order, OrderLine, ProductionStatus
+from hub.domain.orders import Fulfillment, FulfillmentLine, Order, OrderLine, ProductionStatus
 from hub.infrastructure.clock import utcnow
 from hub.infrastructure.tables import (
     FulfillmentLineRow,
@@ -21,6 +24,19 @@ ORDERS = table_of(OrderRow)
 LINES = table_of(OrderLineRow)
 FULFILLMENTS = table_of(FulfillmentRow)
 FULFILLMENT_LINES = table_of(FulfillmentLineRow)
+
+
+IN_CHUNK = 500  # values per IN (...): far below every database's parameter limit
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """Where an order is and whether its buyer data is gone, without loading it."""
+
+    id: int
+    shop_id: int
+    external_id: str
+    redacted: bool
 
 
 class SqlOrderRepository:
@@ -86,6 +102,92 @@ class SqlOrderRepository:
         )
         return fulfillment
 
+    # --- buyer data (privacy) -----------------------------------------------------------------
+    def find_buyer_orders(
+        self, *, shop_id: int | None, email: str | None, external_ids: Collection[str] = ()
+    ) -> list[OrderRef]:
+        """Orders of one buyer: by their email (any case) or by the order ids the marketplace
+        named; redacted ones too (their email is gone, so only the ids still find them).
+        Nothing without an identifier."""
+        conditions: list[Any] = []
+        if email and email.strip():
+            conditions.append(func.lower(ORDERS.c.customer_email) == email.strip().lower())
+        for chunk in _chunks(sorted({value for value in external_ids if value})):
+            conditions.append(ORDERS.c.external_id.in_(chunk))
+        found: dict[int, OrderRef] = {}
+        for condition in conditions:
+            query = select(
+                ORDERS.c.id, ORDERS.c.shop_id, ORDERS.c.external_id, ORDERS.c.buyer_redacted_at
+            ).where(condition)
+            if shop_id is not None:
+                query = query.where(ORDERS.c.shop_id == shop_id)
+            for row in self._db.execute(query):
+                found[row.id] = OrderRef(
+                    row.id, row.shop_id, row.external_id, row.buyer_redacted_at is not None
+                )
+        return [found[key] for key in sorted(found)]
+
+    def unredacted_order_ids(
+        self,
+        *,
+        shop_id: int | None = None,
+        updated_before: datetime | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[int]:
+        """Ids of orders still holding buyer data, in id order after ``after_id``: a shop's, or
+        those untouched since ``updated_before`` (retention)."""
+        query = (
+            select(ORDERS.c.id)
+            .where(ORDERS.c.buyer_redacted_at.is_(None), ORDERS.c.id > after_id)
+            .order_by(ORDERS.c.id)
+            .limit(limit)
+        )
+        if shop_id is not None:
+            query = query.where(ORDERS.c.shop_id == shop_id)
+        if updated_before is not None:
+            query = query.where(ORDERS.c.updated_at < updated_before)
+        return [row.id for row in self._db.execute(query)]
+
+    def read_many(self, order_ids: Collection[int]) -> list[Order]:
+        """Orders with their lines, unlocked (an export reads; it changes nothing)."""
+        loaded: list[Order] = []
+        for chunk in _chunks(sorted(order_ids)):
+            loaded.extend(self._load(ORDERS.c.id.in_(chunk), lock=False))
+        return loaded
+
+    def fulfillments_of(self, order_ids: Collection[int]) -> dict[int, list[Fulfillment]]:
+        found: dict[int, dict[int, Fulfillment]] = defaultdict(dict)
+        for chunk in _chunks(sorted(order_ids)):
+            rows = self._db.execute(
+                select(
+                    FULFILLMENTS,
+                    FULFILLMENT_LINES.c.order_line_id,
+                    FULFILLMENT_LINES.c.quantity,
+                )
+                .outerjoin(
+                    FULFILLMENT_LINES, FULFILLMENT_LINES.c.fulfillment_id == FULFILLMENTS.c.id
+                )
+                .where(FULFILLMENTS.c.order_id.in_(chunk))
+                .order_by(FULFILLMENTS.c.id, FULFILLMENT_LINES.c.id)
+            )
+            for row in rows:
+                shipment = found[row.order_id].setdefault(
+                    row.id,
+                    Fulfillment(
+                        id=row.id,
+                        order_id=row.order_id,
+                        carrier=row.carrier,
+                        tracking_number=row.tracking_number,
+                        tracking_url=row.tracking_url,
+                        lines=[],
+                        created_at=row.created_at,
+                    ),
+                )
+                if row.order_line_id is not None:
+                    shipment.lines.append(FulfillmentLine(row.order_line_id, row.quantity))
+        return {order_id: list(shipments.values()) for order_id, shipments in found.items()}
+
     def _replace_lines(self, order: Order) -> None:
         """Lines as one: drop the ones gone, update the ones kept, insert the new ones."""
         kept = [line.id for line in order.lines if line.id is not None]
@@ -141,6 +243,7 @@ def _order_values(order: Order) -> dict[str, Any]:
         "customer_name": order.customer_name,
         "customer_email": order.customer_email,
         "shipping_address": order.shipping_address,
+        "buyer_redacted_at": order.buyer_redacted_at,
         "placed_at": order.placed_at,
         "external_updated_at": order.external_updated_at,
         "version": order.version,
@@ -209,6 +312,11 @@ def _order(row: Any, lines: list[OrderLine]) -> Order:
         customer_name=row.customer_name,
         customer_email=row.customer_email,
         shipping_address=dict(row.shipping_address or {}),
+        buyer_redacted_at=row.buyer_redacted_at,
         lines=lines,
         version=row.version,
     )
+
+
+def _chunks(values: list[Any]) -> list[list[Any]]:
+    return [values[start : start + IN_CHUNK] for start in range(0, len(values), IN_CHUNK)]

@@ -32,6 +32,7 @@ FULFILLMENT_PUSH_ACTOR, FULFILLMENT_QUEUE = "fulfillment.push", "fulfillment"
 FULFILLMENT_PUSH_KIND = "fulfillment.push"
 STOCK_BATCH_ACTOR = "stock.push_batch"
 CATALOG_PULL_ACTOR, CATALOG_QUEUE = "catalog.pull", "catalog"
+WEBHOOKS_CHECK_ACTOR = "shops.check_webhooks"  # on the catalog queue: slow, rare shop upkeep
 IMAGES_QUEUE = "images"
 IMAGES_RENDER_ACTOR = IMAGES_RENDER_KIND = "images.render"
 IMAGES_PUSH_ACTOR = "images.push"  # (shop, kind): snapshot the due listings into operations
@@ -41,6 +42,7 @@ IMAGES_LISTING_KIND = "images.listing"
 PUSH_ACTORS: dict[PushKind, tuple[str, str]] = {
     PushKind.STOCK: (STOCK_PUSH_ACTOR, STOCK_QUEUE),
     PushKind.LISTING: (STOCK_PUSH_ACTOR, STOCK_QUEUE),
+    PushKind.PRICE: (STOCK_PUSH_ACTOR, STOCK_QUEUE),  # Shopify: prices apart from quantities
     PushKind.IMAGES: (IMAGES_PUSH_ACTOR, IMAGES_QUEUE),
 }
 QUEUED = "queued"

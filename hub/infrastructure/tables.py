@@ -86,6 +86,7 @@ class VariantRow(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     print_file_ref: Mapped[str | None] = mapped_column(String(500), nullable=True)
     position: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[Decimal | None] = mapped_column(Money, nullable=True)  # none: no derived price
 
 
 class BlankRow(Base):
@@ -126,6 +127,10 @@ class BindingRow(Base):
     last_pushed_price: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
     last_pushed_image_keys: Mapped[list[str] | None] = mapped_column(JsonDocument, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The price we decided for this listing (what a price push sends), and why a person must
+    # look at it when a cost or rate change would have sold below the margin floor.
+    listed_price: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    price_review: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class BindingPushStateRow(Base):
@@ -167,6 +172,8 @@ class OrderRow(Base):
     customer_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     customer_email: Mapped[str | None] = mapped_column(String(255), nullable=True)
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    # When the buyer's personal data was removed (on request or by retention); never undone.
+    buyer_redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     external_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer)
@@ -337,3 +344,64 @@ class OutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ShopAuthorizationRow(Base):
+    """An authorization a seller started: kept until its single-use state comes back.
+
+    Only the state's sha256 is stored, so the table never holds a usable state; the PKCE
+    verifier is encrypted like credentials.
+    """
+
+    __tablename__ = "shop_authorizations"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    seller_id: Mapped[int] = mapped_column(ForeignKey("sellers.id", ondelete="CASCADE"))
+    marketplace: Mapped[str] = mapped_column(String(32))
+    shop_hint: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    api_base_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    secrets: Mapped[str | None] = mapped_column(Text, nullable=True)  # MultiFernet token
+    options: Mapped[Any] = mapped_column(JsonDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    shop_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shops.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class ShopConnectionRow(Base):
+    """How a shop's connection stands: when it was authorized, what it may do, and what the
+    last webhook subscription check found. Apart from ``shops`` so a check never rewrites the
+    shop's (encrypted, rotating) credentials."""
+
+    __tablename__ = "shop_connections"
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    scopes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_status: Mapped[str] = mapped_column(String(32))
+    webhook_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhooks_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PriceRuleRow(Base):
+    """One shop's price rule: markup on our retail price, the marketplace's fees, rounding and a
+    configured (never live) conversion rate into the shop's currency. Amounts, percentages and
+    the rate are exact decimals of at most six places (``Money``)."""
+
+    __tablename__ = "price_rules"
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    currency: Mapped[str] = mapped_column(String(3))
+    base_currency: Mapped[str] = mapped_column(String(3))
+    conversion_rate: Mapped[Decimal] = mapped_column(Money)
+    markup_percent: Mapped[Decimal] = mapped_column(Money)
+    markup_fixed: Mapped[Decimal] = mapped_column(Money)
+    fee_percent: Mapped[Decimal] = mapped_column(Money)
+    fee_fixed: Mapped[Decimal] = mapped_column(Money)
+    rounding: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -13,8 +13,10 @@ from hub.domain.errors import Conflict
 from hub.domain.ports import CredentialCipher, ReadCache
 from hub.infrastructure.bindings import SqlBindingRepository
 from hub.infrastructure.catalog import SqlCatalogRepository
+from hub.infrastructure.onboarding import SqlAuthorizationRepository, SqlShopConnectionRepository
 from hub.infrastructure.orders import SqlOrderRepository
 from hub.infrastructure.outbound import SqlOutboundRequests
+from hub.infrastructure.pricing import SqlPriceRuleRepository
 from hub.infrastructure.sellers import SqlSellerRepository
 from hub.infrastructure.shops import SqlShopRepository
 from hub.infrastructure.stock import SqlStockRepository
@@ -30,6 +32,9 @@ class SqlUnitOfWork:
     bindings: SqlBindingRepository
     orders: SqlOrderRepository
     outbound: SqlOutboundRequests
+    authorizations: SqlAuthorizationRepository
+    connections: SqlShopConnectionRepository
+    prices: SqlPriceRuleRepository
 
     def __init__(
         self,
@@ -63,6 +68,9 @@ class SqlUnitOfWork:
         self.bindings = SqlBindingRepository(db, push_debounce_ms=self._push_debounce_ms)
         self.orders = SqlOrderRepository(db)
         self.outbound = SqlOutboundRequests(db)
+        self.authorizations = SqlAuthorizationRepository(db, self._cipher)
+        self.connections = SqlShopConnectionRepository(db)
+        self.prices = SqlPriceRuleRepository(db)
         self._changes = {}
         self._committed = False
         return self

@@ -25,6 +25,7 @@ from hub.domain.orders import ImportOrder
 from hub.domain.shops import Shop, ShopStatus
 from hub.infrastructure.clock import utcnow
 from hub.infrastructure.outbound import PULL_TRIGGER_KIND, TRIGGERS
+from sync.application import privacy
 from sync.infrastructure import cursors, events
 from sync.worker.runtime import SyncRuntime, shop_context
 
@@ -57,7 +58,18 @@ def process_event(runtime: SyncRuntime, event_id: int) -> Retry | None:
         return None  # handled already, or rejected: a duplicate message is a no-op
     shop = runtime.shop(event.shop_id) if event.shop_id else None
     if shop is None:
-        _finish(runtime, event_id, events.REJECTED, "the event's shop no longer exists")
+        with container.engine.begin() as db:
+            if event.topic in privacy.COMPLIANCE_TOPICS:  # nothing to do, nothing to keep
+                privacy.blank_event_body(db, event_id)
+            events.mark(db, event_id, events.REJECTED, "the event's shop no longer exists")
+        return None
+    if event.topic in privacy.COMPLIANCE_TOPICS:
+        # Once done, the request's body (the buyer's email) is blanked in the commit that
+        # marks it handled.
+        reason = privacy.handle_compliance_event(container, event_id, shop)
+        with container.engine.begin() as db:
+            privacy.blank_event_body(db, event_id)
+            events.mark(db, event_id, events.HANDLED, reason)
         return None
     if event.topic in UNINSTALL_TOPICS:
         _disconnect(runtime, shop)
@@ -88,7 +100,9 @@ def process_event(runtime: SyncRuntime, event_id: int) -> Retry | None:
         # Handled in the importing commit, marked first: the shared stock rows the import
         # touches last stay locked only until the commit.
         events.mark(uow.connection, event_id, events.HANDLED)
-        import_order(uow, order, shop=shop)
+        outcome = import_order(uow, order, shop=shop)
+        if outcome.order.buyer_redacted_at is not None:  # its buyer asked to be forgotten
+            privacy.blank_event_body(uow.connection, event_id)
         uow.commit()
     return None
 

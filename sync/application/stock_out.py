@@ -17,18 +17,21 @@ less than we would (a sale not imported yet, usually about to be), the shop's or
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
 
 from connectors.contract import (
     MarketplaceConnector,
+    PriceLevel,
+    PriceWriter,
     RateLimited,
     StaleStock,
     StockLevel,
     TransientError,
 )
-from hub.domain.shops import Shop, ShopStatus
+from hub.domain.shops import PushKind, Shop, ShopStatus
 from hub.infrastructure.outbound import (
     STOCK_BATCH_ACTOR,
     STOCK_QUEUE,
@@ -66,14 +69,27 @@ def push_due(runtime: SyncRuntime, shop_id: int, kind: str) -> list[int]:
         if not due:
             uow.commit()
             return []
+        debounce = container.settings.push_debounce_ms
+        if kind == PushKind.PRICE.value:
+            created = _plan_prices(db, connector, shop_id, due, debounce)
+            uow.commit()
+            if created:
+                runtime.publisher.publish()
+            return created
         wanted = pushes.quantities(db, shop_id, shop.stock_buffer, shop.max_listed_quantity)
+        carries_price = kind == PushKind.LISTING.value
         unchanged: list[pushes.Member] = []
         unpushable: list[pushes.Member] = []
         levels: list[StockLevel] = []
         members: dict[str, pushes.Member] = {}
         for binding in due:
             quantity = wanted.get(binding.binding_id, 0)
-            member = pushes.Member(binding.binding_id, binding.desired_version, quantity)
+            # The listing kind writes the decided price with the quantity, unless it is what
+            # the marketplace shows already (None: the remote price is left as it is).
+            price = binding.listed_price if carries_price else None
+            if price is not None and price == binding.last_pushed_price:
+                price = None
+            member = pushes.Member(binding.binding_id, binding.desired_version, quantity, price)
             item_id = connector.stock_item_id(
                 listing_id=binding.listing_id,
                 variant_id=binding.variant_id,
@@ -86,12 +102,13 @@ def push_due(runtime: SyncRuntime, shop_id: int, kind: str) -> list[int]:
                     "binding cannot be pushed: no marketplace item id, or one shared",
                     extra={"binding_id": binding.binding_id, "shop_id": shop_id},
                 )
-            elif quantity == binding.last_pushed_quantity:
+            elif quantity == binding.last_pushed_quantity and price is None:
                 unchanged.append(member)
             else:
                 members[item_id] = member
-                levels.append(StockLevel(item_id, quantity, binding.last_pushed_quantity))
-        debounce = container.settings.push_debounce_ms
+                levels.append(
+                    StockLevel(item_id, quantity, binding.last_pushed_quantity, price=price)
+                )
         pushes.record_pushed(db, kind, unchanged, debounce_ms=debounce)
         pushes.record_pushed(db, kind, unpushable, debounce_ms=debounce, set_quantity=False)
         for batch in connector.stock_batches(levels):
@@ -114,6 +131,74 @@ def push_due(runtime: SyncRuntime, shop_id: int, kind: str) -> list[int]:
     return created
 
 
+def _plan_prices(
+    db: Connection,
+    connector: MarketplaceConnector,
+    shop_id: int,
+    due: list[pushes.DueBinding],
+    debounce_ms: int,
+) -> list[int]:
+    """The price kind (Shopify): the decided prices that differ from what was pushed, in the
+    marketplace's batches; the rest recorded as pushed without a call."""
+    unchanged: list[pushes.Member] = []
+    levels: list[PriceLevel] = []
+    members: dict[str, pushes.Member] = {}
+    for binding in due:
+        price = binding.listed_price
+        member = pushes.Member(binding.binding_id, binding.desired_version, 0, price)
+        if (
+            price is None
+            or price == binding.last_pushed_price
+            or not isinstance(connector, PriceWriter)
+            or not binding.variant_id
+            or not binding.listing_id
+            or binding.variant_id in members
+        ):
+            unchanged.append(replace_price(member, None))
+            continue
+        members[binding.variant_id] = member
+        levels.append(PriceLevel(binding.variant_id, binding.listing_id, price))
+    pushes.record_pushed(
+        db, PushKind.PRICE.value, unchanged, debounce_ms=debounce_ms, set_quantity=False
+    )
+    created: list[int] = []
+    if not levels:
+        return created
+    assert isinstance(connector, PriceWriter)
+    for batch in connector.price_batches(levels):
+        chosen = [members[level.item_id] for level in batch]
+        key = batch_key(PushKind.PRICE.value, shop_id, [(m.binding_id, m.version) for m in chosen])
+        operation_id = request_operation(
+            db,
+            kind=STOCK_BATCH,
+            shop_id=shop_id,
+            key=key,
+            payload={
+                "kind": PushKind.PRICE.value,
+                "levels": [
+                    {
+                        "item_id": level.item_id,
+                        "listing_id": level.listing_id,
+                        "price": str(level.price),
+                        "quantity": 0,
+                        "binding_id": member.binding_id,
+                        "version": member.version,
+                    }
+                    for level, member in zip(batch, chosen, strict=True)
+                ],
+            },
+            actor=BATCH_ACTOR,
+            queue=STOCK_QUEUE,
+        )
+        if operation_id is not None:
+            created.append(operation_id)
+    return created
+
+
+def replace_price(member: pushes.Member, price: Decimal | None) -> pushes.Member:
+    return pushes.Member(member.binding_id, member.version, member.quantity, price)
+
+
 def _payload(kind: str, levels: list[StockLevel], members: list[pushes.Member]) -> dict[str, Any]:
     return {
         "kind": kind,
@@ -122,6 +207,7 @@ def _payload(kind: str, levels: list[StockLevel], members: list[pushes.Member]) 
                 "item_id": level.item_id,
                 "quantity": level.quantity,
                 "expected": level.expected_quantity,
+                "price": None if level.price is None else str(level.price),
                 "binding_id": member.binding_id,
                 "version": member.version,
             }
@@ -130,16 +216,30 @@ def _payload(kind: str, levels: list[StockLevel], members: list[pushes.Member]) 
     }
 
 
+def _price(item: dict[str, Any]) -> Decimal | None:
+    value = item.get("price")
+    return None if value is None else Decimal(value)
+
+
 def _levels(payload: dict[str, Any]) -> list[StockLevel]:
     return [
-        StockLevel(item["item_id"], int(item["quantity"]), item["expected"])
+        StockLevel(item["item_id"], int(item["quantity"]), item["expected"], price=_price(item))
+        for item in payload["levels"]
+    ]
+
+
+def _price_levels(payload: dict[str, Any]) -> list[PriceLevel]:
+    return [
+        PriceLevel(item["item_id"], item["listing_id"], Decimal(item["price"]))
         for item in payload["levels"]
     ]
 
 
 def _members(payload: dict[str, Any]) -> list[pushes.Member]:
     return [
-        pushes.Member(int(item["binding_id"]), int(item["version"]), int(item["quantity"]))
+        pushes.Member(
+            int(item["binding_id"]), int(item["version"]), int(item["quantity"]), _price(item)
+        )
         for item in payload["levels"]
     ]
 
@@ -161,9 +261,16 @@ def push_batch(runtime: SyncRuntime, operation_id: int) -> None:
     if shop is None:
         return
     connector = runtime.connector(shop.marketplace.value)
-    levels = _levels(operation.payload)
+    is_price = kind == PushKind.PRICE.value
+    levels = [] if is_price else _levels(operation.payload)
 
     def send() -> StaleStock | None:
+        if is_price:
+            assert isinstance(connector, PriceWriter)
+            connector.set_prices(
+                shop_context(shop), _price_levels(operation.payload), idempotency_key=operation.key
+            )
+            return None
         try:
             connector.set_stock_levels(shop_context(shop), levels, idempotency_key=operation.key)
         except StaleStock as stale:  # nothing applied: answered below, outside the error map
@@ -180,8 +287,15 @@ def push_batch(runtime: SyncRuntime, operation_id: int) -> None:
 
     def record(db: Connection) -> None:
         ops.record_attempt(db, operation.id, ok=True, duration_ms=duration_ms)
-        ops.finish(db, operation.id, ops.SUCCEEDED, result={"applied": len(levels)})
-        pushes.record_pushed(db, kind, members, debounce_ms=container.settings.push_debounce_ms)
+        ops.finish(db, operation.id, ops.SUCCEEDED, result={"applied": len(members)})
+        pushes.record_pushed(
+            db,
+            kind,
+            members,
+            debounce_ms=container.settings.push_debounce_ms,
+            set_quantity=not is_price,
+            set_price=True,
+        )
 
     ops.in_transaction(container.engine, record)
 

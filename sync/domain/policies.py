@@ -13,6 +13,7 @@ FULFILLMENT_PUSH = "fulfillment.push"
 CATALOG_PULL = "catalog.pull"
 IMAGES_RENDER = "images.render"
 IMAGES_LISTING = "images.listing"
+WEBHOOKS_CHECK = "webhooks.check"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ POLICIES: dict[str, Policy] = {
     # Replacing a listing's images: the marketplace fetches our signed URLs afterwards.
     IMAGES_LISTING: Policy(
         max_attempts=6, first_backoff_seconds=5, max_backoff_seconds=1800, lease_seconds=300
+    ),
+    # Listing and repairing a shop's webhook subscriptions: a few calls, repeated hourly anyway.
+    WEBHOOKS_CHECK: Policy(
+        max_attempts=4, first_backoff_seconds=30, max_backoff_seconds=1800, lease_seconds=300
     ),
 }
 

@@ -26,6 +26,7 @@ from hub.infrastructure.outbound import (
     OPERATIONS,
     STOCK_BATCH_ACTOR,
     STOCK_QUEUE,
+    WEBHOOKS_CHECK_ACTOR,
     add_message,
     request_operation,
 )
@@ -36,6 +37,7 @@ from sync.domain.policies import (
     IMAGES_LISTING,
     IMAGES_RENDER,
     STOCK_BATCH,
+    WEBHOOKS_CHECK,
 )
 from sync.infrastructure.tables import SyncAttemptRow
 
@@ -63,6 +65,7 @@ OPERATION_ACTORS: dict[str, tuple[str, str]] = {
     CATALOG_PULL: (CATALOG_PULL_ACTOR, CATALOG_QUEUE),
     IMAGES_RENDER: (IMAGES_RENDER_ACTOR, IMAGES_QUEUE),
     IMAGES_LISTING: (IMAGES_LISTING_ACTOR, IMAGES_QUEUE),
+    WEBHOOKS_CHECK: (WEBHOOKS_CHECK_ACTOR, CATALOG_QUEUE),
 }
 
 

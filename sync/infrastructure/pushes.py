@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
@@ -23,15 +24,18 @@ class DueBinding:
     sku: str
     last_pushed_quantity: int | None
     desired_version: int
+    listed_price: Decimal | None = None  # the price decided for the binding (pricing rules)
+    last_pushed_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
 class Member:
-    """One binding in a batch: the version and value it carries."""
+    """One binding in a batch: the version and values it carries (price: None, untouched)."""
 
     binding_id: int
     version: int
     quantity: int
+    price: Decimal | None = None
 
 
 def take_trigger(db: Connection, kind: str, shop_id: int) -> None:
@@ -49,6 +53,8 @@ def due_bindings(db: Connection, shop_id: int, kind: str) -> list[DueBinding]:
             VARIANTS.c.sku,
             BINDINGS.c.last_pushed_quantity,
             STATES.c.desired_version,
+            BINDINGS.c.listed_price,
+            BINDINGS.c.last_pushed_price,
         )
         .join(STATES, STATES.c.binding_id == BINDINGS.c.id)
         .join(VARIANTS, VARIANTS.c.id == BINDINGS.c.variant_id)
@@ -79,6 +85,7 @@ def record_pushed(
     *,
     debounce_ms: int,
     set_quantity: bool = True,
+    set_price: bool = False,
     image_keys: list[str] | None = None,
 ) -> list[int]:
     """Advance each member's pushed version to the one it carried and remember its value.
@@ -128,6 +135,14 @@ def record_pushed(
             .where(BINDINGS.c.id == bindparam("b_id"))
             .values(last_pushed_quantity=bindparam("b_quantity")),
             [{"b_id": m.binding_id, "b_quantity": m.quantity} for m in landed],
+        )
+    priced = [m for m in landed if m.price is not None] if set_price else []
+    if priced:
+        db.execute(
+            update(BINDINGS)
+            .where(BINDINGS.c.id == bindparam("b_id"))
+            .values(last_pushed_price=bindparam("b_price")),
+            [{"b_id": m.binding_id, "b_price": m.price} for m in priced],
         )
     if overtaken:
         db.execute(

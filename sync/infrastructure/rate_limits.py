@@ -2,16 +2,20 @@
 
 Each decision is one Lua script, so concurrent workers never both spend the last unit; time is
 Redis's own (``TIME``), so hosts with skewed clocks agree. Keys carry the configured prefix.
+
+Waits are counted in Redis too (one hash, ``{prefix}rl:waits``, written only when a caller had to
+wait), so ``/metrics`` in any process reports the totals of every worker process and host.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from redis import Redis
+from redis import Redis, RedisError
 
 from connectors.contract import RateLimited
 from connectors.ratelimit import (
@@ -105,6 +109,25 @@ return missing
 """
 
 BUCKET_TTL_SECONDS = 86400
+WAITS_KEY = "rl:waits"  # after the prefix: fields "{budget}:{outcome}:count" and ":seconds"
+
+log = logging.getLogger(__name__)
+
+
+def waits_key(prefix: str) -> str:
+    return f"{prefix}{WAITS_KEY}"
+
+
+def read_waits(client: Redis, prefix: str) -> dict[tuple[str, str], tuple[int, float]]:
+    """Every process's waits so far: (budget name, outcome) -> (count, seconds)."""
+    raw: Any = client.hgetall(waits_key(prefix))
+    found: dict[tuple[str, str], list[float]] = {}
+    for field, value in raw.items():
+        name = field.decode() if isinstance(field, bytes) else str(field)
+        budget, outcome, measure = name.rsplit(":", 2)
+        totals = found.setdefault((budget, outcome), [0.0, 0.0])
+        totals[0 if measure == "count" else 1] = float(value)
+    return {key: (int(count), seconds) for key, (count, seconds) in found.items()}
 
 
 class RedisRateLimiter:
@@ -140,7 +163,19 @@ class RedisRateLimiter:
             self.max_inline_wait,
             self._clock,
             self._sleep,
+            self._record_wait,
         )
+
+    def _record_wait(self, budget: str, outcome: str, seconds: float) -> None:
+        """Count a wait for every process to see; losing a count never fails the caller."""
+        key = waits_key(self._prefix)
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hincrby(key, f"{budget}:{outcome}:count", 1)
+            pipe.hincrbyfloat(key, f"{budget}:{outcome}:seconds", float(seconds))
+            pipe.execute()
+        except RedisError:
+            log.warning("rate-limit wait not counted", exc_info=True)
 
     def feedback(
         self,

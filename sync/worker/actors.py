@@ -3,12 +3,19 @@ so importing this module has no side effects and embedded mode never touches Rab
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 from dramatiq.broker import Broker
+from dramatiq.middleware import CurrentMessage
+from sqlalchemy import Engine, select
 
+from hub.infrastructure import log_context
+from hub.infrastructure.db import read_only
+from hub.infrastructure.outbound import OPERATIONS
 from hub.settings import Settings
 from sync.application import (
     catalog_jobs,
@@ -17,7 +24,9 @@ from sync.application import (
     operations_run,
     orders_in,
     stock_out,
+    webhook_checks,
 )
+from sync.infrastructure.events import EVENTS
 from sync.worker.broker import queue_name
 from sync.worker.runtime import SyncRuntime
 
@@ -70,6 +79,9 @@ def declare_actors(
     def catalog_pull(operation_id: int) -> None:
         catalog_jobs.run_catalog_pull(runtime(), operation_id)
 
+    def shops_check_webhooks(operation_id: int) -> None:
+        webhook_checks.run_webhook_check(runtime(), operation_id)
+
     def images_render(operation_id: int) -> None:
         images_out.render(runtime(), operation_id)
 
@@ -105,6 +117,13 @@ def declare_actors(
             7 * 24 * 60 * MINUTE_MS,
         ),
         (catalog_pull, catalog_jobs.CATALOG_ACTOR, "catalog", 15 * MINUTE_MS, 24 * 60 * MINUTE_MS),
+        (
+            shops_check_webhooks,
+            webhook_checks.ROUTE.actor,
+            webhook_checks.ROUTE.queue,
+            5 * MINUTE_MS,
+            DAY_MS,
+        ),
         # Images on a queue of their own: image workers (`hub worker --queue images`) scale
         # apart, and a slow 12,000 px render never delays an order.
         (images_render, "images.render", "images", 10 * MINUTE_MS, 24 * 60 * MINUTE_MS),
@@ -128,5 +147,44 @@ def declare_actors(
             max_age=max_age,
             max_retries=3,
         )
-        declared[name] = decorate(function)
+        declared[name] = decorate(logged(function, name, runtime))
     return declared
+
+
+def logged(
+    function: Callable[..., None], actor: str, runtime: Callable[[], SyncRuntime]
+) -> Callable[..., None]:
+    """``function`` with its message's ids bound for every line it logs: ``job_id`` (an
+    operation id), ``event_id``, ``shop_id`` (given, else the job's or event's own, read only
+    when a line is written), the actor and the broker message id (the outbox row id)."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> None:
+        given = signature.bind_partial(*args, **kwargs).arguments
+        job_id, event_id = given.get("operation_id"), given.get("event_id")
+        shop_id = given.get("shop_id")
+        if shop_id is None and (job_id is not None or event_id is not None):
+            engine = runtime().container.engine
+            shop_id = log_context.Deferred(lambda: shop_of(engine, job_id, event_id))
+        message = CurrentMessage.get_current_message()
+        with log_context.bind(
+            shop_id=shop_id,
+            job_id=job_id,
+            event_id=event_id,
+            actor=actor,
+            message_id=message.message_id if message is not None else None,
+        ):
+            function(*args, **kwargs)
+
+    return run
+
+
+def shop_of(engine: Engine, operation_id: int | None, event_id: int | None) -> int | None:
+    """The shop an operation or a stored event belongs to (None: none, or not found)."""
+    table, row_id = (OPERATIONS, operation_id) if operation_id is not None else (EVENTS, event_id)
+    with read_only(engine).connect() as db:
+        found: int | None = db.execute(
+            select(table.c.shop_id).where(table.c.id == row_id)
+        ).scalar_one_or_none()
+    return found

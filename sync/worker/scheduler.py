@@ -1,4 +1,5 @@
-"""The scheduler: order pulls per shop, the stale-event sweep. One leader at a time.
+"""The scheduler: order pulls per shop, the stale-event sweep, the daily buyer-data retention.
+One leader at a time.
 
 With Redis, leadership is a key set with NX and a TTL, renewed on every tick; a leader that dies
 is replaced within one TTL. Embedded, the one process is the leader.
@@ -18,8 +19,10 @@ from sqlalchemy import select, update
 from hub.domain.shops import ShopStatus
 from hub.infrastructure.clock import utcnow
 from hub.infrastructure.outbound import PULL_TRIGGER_KIND, TRIGGERS, trigger_actor
-from sync.application import orders_in
+from sync.application import orders_in, privacy
 from sync.application.catalog_jobs import request_catalog_pull
+from sync.application.onboarding import request_webhook_check
+from sync.application.retention import Pruning, Retention, prune
 from sync.application.scheduling import due, pull_interval_seconds
 from sync.infrastructure import events
 from sync.infrastructure import operations as ops
@@ -29,6 +32,10 @@ from sync.worker.runtime import SyncRuntime
 log = logging.getLogger(__name__)
 TICK_SECONDS = 15
 LEADER_TTL_MS = 45_000
+RETENTION_INTERVAL_SECONDS = 24 * 3600
+RETENTION_BUDGET = 5_000  # rows of each kind per tick: a backlog goes on at the next tick
+PRUNING_INTERVAL_SECONDS = 3600  # handled events, old attempts, published outbox rows
+PRUNING_BUDGET = 20_000  # rows read per kind per tick: a backlog goes on at the next tick
 
 
 class LeaderLock:
@@ -55,6 +62,10 @@ class Scheduler:
         self._lock = LeaderLock(settings.cache_url, f"{settings.cache_key_prefix}scheduler:leader")
         self._last_pull: dict[int, datetime] = {}
         self._last_catalog: dict[int, datetime] = {}
+        self._last_webhook_check: dict[int, datetime] = {}
+        self._last_retention: datetime | None = None
+        self._last_pruning: datetime | None = None
+        self._pruning_resume: dict[str, int] = {}
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(self.tick, "interval", seconds=TICK_SECONDS, next_run_time=utcnow())
 
@@ -73,7 +84,10 @@ class Scheduler:
             sweep_operations(self.runtime)
             sweep_lost_triggers(self.runtime)
             self.enqueue_due_catalog_pulls()
+            self.enqueue_due_webhook_checks()
             self.runtime.publisher.publish()  # the outbox sweep: whatever a relay left behind
+            self.redact_expired_buyer_data()
+            self.prune_expired_rows()
         except Exception:
             log.exception("scheduler tick failed")
 
@@ -124,6 +138,82 @@ class Scheduler:
                 if operation_id is not None:
                     created.append(operation_id)
         return created
+
+    def enqueue_due_webhook_checks(self, now: datetime | None = None) -> list[int]:
+        """Check every active shop's webhook subscriptions each
+        ``webhook_check_interval_minutes``; connecting a shop checks at once, so a shop's first
+        scheduled check waits one interval."""
+        now = now or utcnow()
+        interval = self.runtime.container.settings.webhook_check_interval_minutes * 60
+        with self.runtime.container.uow() as uow:
+            shops = [s.id for s in uow.shops.list(None) if s.status is ShopStatus.ACTIVE]
+        created: list[int] = []
+        with self.runtime.container.engine.begin() as db:
+            for shop_id in shops:
+                assert shop_id is not None
+                last = self._last_webhook_check.setdefault(shop_id, now)
+                if due(last, now, interval) and last != now:
+                    created.append(request_webhook_check(db, shop_id, "schedule"))
+                    self._last_webhook_check[shop_id] = now
+        if created:
+            self.runtime.publisher.publish()
+        return created
+
+    def redact_expired_buyer_data(self, now: datetime | None = None) -> privacy.Redaction | None:
+        """Once a day (and at start), redact buyer data past its retention; a run that left a
+        backlog (``RETENTION_BUDGET``) goes on at the next tick."""
+        now = now or utcnow()
+        if not due(self._last_retention, now, RETENTION_INTERVAL_SECONDS):
+            return None
+        report = redact_expired_buyer_data(self.runtime, now)
+        if report.complete:
+            self._last_retention = now
+        return report
+
+    def prune_expired_rows(self, now: datetime | None = None) -> Pruning | None:
+        """Hourly (and at start), delete the bookkeeping past its retention; a run that left a
+        backlog (``PRUNING_BUDGET``) goes on at the next tick."""
+        now = now or utcnow()
+        if not due(self._last_pruning, now, PRUNING_INTERVAL_SECONDS):
+            return None
+        report = prune_expired_rows(
+            self.runtime, now, budget=PRUNING_BUDGET, resume=self._pruning_resume
+        )
+        self._pruning_resume = report.resume
+        if report.complete:
+            self._last_pruning = now
+        return report
+
+
+def prune_expired_rows(
+    runtime: SyncRuntime,
+    now: datetime | None = None,
+    *,
+    budget: int | None = PRUNING_BUDGET,
+    resume: dict[str, int] | None = None,
+) -> Pruning:
+    """Delete what ``HUB_RETENTION_*_DAYS`` say has been kept long enough."""
+    container = runtime.container
+    retention = Retention.from_settings(container.settings)
+    report = prune(container.engine, retention, now or utcnow(), budget=budget, resume=resume)
+    if report.events or report.attempts or report.outbox:
+        log.info("pruning: %s", report.summary())
+    return report
+
+
+def redact_expired_buyer_data(
+    runtime: SyncRuntime, now: datetime | None = None, *, budget: int | None = RETENTION_BUDGET
+) -> privacy.Redaction:
+    """Redact what ``HUB_BUYER_DATA_RETENTION_DAYS`` and ``HUB_PRIVACY_EXPORT_RETENTION_DAYS``
+    say has been kept long enough."""
+    container = runtime.container
+    older_than, exports_older_than = privacy.retention_cutoffs(container.settings, now or utcnow())
+    report = privacy.redact_expired(
+        container, older_than, exports_older_than=exports_older_than, budget=budget
+    )
+    if any(report.as_dict().values()):
+        log.info("buyer data retention: %s", report.summary())
+    return report
 
 
 def sweep_stale_events(runtime: SyncRuntime, older_than: timedelta | None = None) -> list[int]:

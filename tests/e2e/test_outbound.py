@@ -533,3 +533,104 @@ def test_a_broken_image_is_refused_or_fails_its_job_with_the_reason(outbound: Ou
     listed = outbound.client.get(f"/products/{outbound.product_id}/images", headers=AUTH).json()
     assert [(i["id"], i["status"]) for i in listed] == [(truncated["id"], "rejected")]
     assert outbound.remote_image_counts() == {"shopify": 0, "woocommerce": 0, "etsy": 0}
+
+
+def test_prices_from_each_shops_rule_reach_all_three_marketplaces_and_only_changes_are_sent(
+    outbound: Outbound,
+) -> None:
+    """The price kinds: Shopify's ``productVariantsBulkUpdate``
+    (https://shopify.dev/docs/api/admin-graphql/latest/mutations/productVariantsBulkUpdate),
+    Etsy's inventory offerings and WooCommerce's batch ``regular_price``, written with the
+    quantity (https://developers.etsy.com/documentation/reference#operation/updateListingInventory,
+    https://woocommerce.github.io/woocommerce-rest-api-docs/#batch-update-products)."""
+    client = outbound.client
+    wait_until(lambda: outbound.remote_levels() == {"shopify": 10, "woocommerce": 10, "etsy": 10})
+    product = client.get(f"/products/{outbound.product_id}", headers=AUTH).json()
+    body = {
+        "seller_id": product["seller_id"],
+        "title": product["title"],
+        "currency": "USD",
+        "variants": [
+            {
+                "sku": SKU,
+                "price": "20.00",
+                "cost": "8.00",
+                "blanks": [{"blank_id": outbound.blank_id, "quantity_per_unit": 1}],
+            }
+        ],
+    }
+    assert (
+        client.put(f"/products/{outbound.product_id}", json=body, headers=AUTH).status_code == 200
+    )
+    rules = {
+        # 20.00 x 1.10 = 22.00 -> .99 = 22.99 (floor (8.00 + 0.30) / 0.971 = 8.55)
+        "shopify": {
+            "markup_percent": "10",
+            "fee_percent": "2.9",
+            "fee_fixed": "0.30",
+            "rounding": "to_99",
+        },
+        # 20.00 x 1.15 = 23.00 -> .95 = 23.95
+        "etsy": {
+            "markup_percent": "15",
+            "fee_percent": "6.5",
+            "fee_fixed": "0.20",
+            "rounding": "to_95",
+        },
+        # 20.00 x 1.05 + 1.00 = 22.00 -> whole = 22.00
+        "woocommerce": {"markup_percent": "5", "markup_fixed": "1.00", "rounding": "whole"},
+    }
+    for name, rule in rules.items():
+        answer = client.put(
+            f"/shops/{outbound.shop_ids[name]}/price-rule",
+            json={"currency": "USD", "base_currency": "USD", "conversion_rate": "1", **rule},
+            headers=AUTH,
+        )
+        assert answer.status_code == 200, answer.text
+
+    def remote_prices() -> dict[str, Decimal | None]:
+        return {
+            "shopify": outbound.shopify.variant_price(SKU),
+            "woocommerce": outbound.woo.price(outbound.woo_item),
+            "etsy": outbound.etsy.price(outbound.etsy_listing, SKU),
+        }
+
+    wanted = {
+        "shopify": Decimal("22.99"),
+        "woocommerce": Decimal("22.00"),
+        "etsy": Decimal("23.95"),
+    }
+    wait_until(lambda: remote_prices() == wanted)
+    writes = (len(outbound.shopify.price_writes), len(outbound.etsy.price_changes))
+    # The same rule again, and a stock change: nothing about the price changed, so no price
+    # is sent again (the listing kinds send the quantity alone).
+    client.put(
+        f"/shops/{outbound.shop_ids['shopify']}/price-rule",
+        json={
+            "currency": "USD",
+            "base_currency": "USD",
+            "conversion_rate": "1",
+            **rules["shopify"],
+        },
+        headers=AUTH,
+    )
+    outbound.set_on_hand(6)
+    wait_until(lambda: outbound.remote_levels() == {"shopify": 6, "woocommerce": 6, "etsy": 6})
+    finished = {"succeeded", "superseded"}
+    wait_until(lambda: {op.status for op in outbound.operations("stock.batch")} <= finished)
+    assert (len(outbound.shopify.price_writes), len(outbound.etsy.price_changes)) == writes
+    # A rule change reprices its shop's listings only.
+    client.put(
+        f"/shops/{outbound.shop_ids['etsy']}/price-rule",
+        json={
+            "currency": "USD",
+            "base_currency": "USD",
+            "conversion_rate": "1",
+            **rules["etsy"],
+            "markup_percent": "30",
+        },
+        headers=AUTH,
+    )
+    # 20.00 x 1.30 = 26.00 -> .95 = 26.95
+    wait_until(lambda: remote_prices() == {**wanted, "etsy": Decimal("26.95")})
+    assert len(outbound.shopify.price_writes) == writes[0]

@@ -128,6 +128,7 @@ class Deployment:
                 "HUB_SHOPIFY_CLIENT_SECRET": settings.shopify_client_secret.get_secret_value(),
                 "HUB_WORKER_THREADS": str(threads),
                 "HUB_HTTP_TIMEOUT_SECONDS": "5",
+                "HUB_ALLOW_PRIVATE_URLS": "true",  # the sandbox listens on loopback
             }
         )
         worker = HubProcess("worker", env, self.logs / f"worker-{len(self.workers) + 1}.log")

@@ -213,7 +213,7 @@ class TestShopsStatus:
         assert abs(row["lag_seconds"] - expected_lag) < 60
         assert row["webhook_management"] == "api"
         assert row["last_delivery_at"] is not None
-        assert row["webhook_state"].startswith("api: last delivery")
+        assert row["webhook_state"].startswith("api (unchecked): last delivery")
         assert row["failed_operations"] == 1
         table = ok(hub("shops", "status", str(world.shop_id))).stdout
         assert "shopify Acme" in table
@@ -239,3 +239,60 @@ def test_lag_helper_formats_durations() -> None:
     assert duration(timedelta(days=2, hours=3).total_seconds()) == "2d 3h"
     assert duration(125) == "2m 5s"
     assert duration(None) == "-"
+
+
+class TestConnect:
+    def test_shopify_prints_the_install_url_and_remembers_only_the_states_hash(
+        self, hub_db: Container, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        from hub.infrastructure.onboarding import AUTHORIZATIONS, state_hash
+
+        monkeypatch.setenv("HUB_SHOPIFY_CLIENT_ID", "cli-client")
+        world = World(hub_db, bind=False)
+        result = ok(
+            hub(
+                "shops",
+                "connect",
+                "shopify",
+                "--seller",
+                str(world.seller_id),
+                "--shop",
+                "cli-test.myshopify.com",
+                "--backfill-days",
+                "90",
+                "--json",
+            )
+        )
+        started = json.loads(result.stdout)
+        url = urlsplit(started["authorization_url"])
+        assert url.netloc == "cli-test.myshopify.com"
+        assert url.path == "/admin/oauth/authorize"
+        query = parse_qs(url.query)
+        assert query["client_id"] == ["cli-client"]
+        state = query["state"][0]
+        assert any("read_all_orders" in warning for warning in started["warnings"])
+        with hub_db.engine.connect() as db:
+            stored = db.execute(select(AUTHORIZATIONS.c.state_hash)).scalars().all()
+        assert stored == [state_hash(state)]
+        assert state not in stored
+
+    def test_etsy_prints_a_pkce_url(
+        self, hub_db: Container, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        world = World(hub_db, bind=False)
+        refused = hub("shops", "connect", "etsy", "--seller", str(world.seller_id))
+        assert refused.exit_code == 1
+        assert "HUB_ETSY_KEYSTRING" in refused.output  # the app is not configured yet
+        monkeypatch.setenv("HUB_ETSY_KEYSTRING", "clikeystring")
+        monkeypatch.setenv("HUB_ETSY_SHARED_SECRET", "cli-shared")
+        result = ok(hub("shops", "connect", "etsy", "--seller", str(world.seller_id)))
+        assert "code_challenge_method=S256" in result.stdout
+        assert "works once" in result.stdout
+
+    def test_shopify_without_its_domain_is_refused(self, hub_db: Container) -> None:
+        world = World(hub_db, bind=False)
+        result = hub("shops", "connect", "shopify", "--seller", str(world.seller_id))
+        assert result.exit_code == 1
+        assert "myshopify.com domain" in result.output
