@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint bench format clean
+.PHONY: demo test test-main test-serial lint bench format clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,17 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/hub demo
 
+# Everything; the tests that cut or restart real services (marked serial) last, in a run of
+# their own. `make test-main` and `make test-serial` are the two halves (.ci/run uses them).
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not serial"
+	$(BIN)/pytest -m serial
+
+test-main: $(STAMP)
+	$(BIN)/pytest -n 2 -m "not serial"
+
+test-serial: $(STAMP)
+	$(BIN)/pytest -m serial
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -124,11 +124,17 @@ def _text(value: Any) -> str | None:
 
 
 def _id(value: Any) -> str | None:
-    """An Etsy numeric id as our string id; None for null, 0 or garbage."""
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
+    """An Etsy numeric id (int64, positive) as our string id; None for null, 0 or garbage.
+
+    Only ASCII digits pass, so an id is safe in a URL path (``/listings/{id}/inventory``)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
         return None
-    text = str(value).strip()
-    return None if text == "0" else text
+    if isinstance(value, int):
+        return str(value) if 0 < value < INT64_LIMIT else None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    return text if 0 < int(text) < INT64_LIMIT else None
 
 
 def required_id(node: Mapping[str, Any], key: str, *, what: str) -> str:

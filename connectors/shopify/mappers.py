@@ -178,13 +178,15 @@ def map_line(node: Mapping[str, Any]) -> ImportLine:
 
 
 def map_shipping_address(node: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A ``MailingAddress`` under the hub's neutral keys; absent fields are left out."""
+    """A ``MailingAddress`` under the hub's neutral keys; absent fields are left out, and so
+    are values that are not text (every MailingAddress field is a String; a number or an
+    object there could not even be stored as JSON)."""
     if node is None:
         return {}
     return {
-        ours: node[theirs]
+        ours: value
         for theirs, ours in SHIPPING_ADDRESS_KEYS.items()
-        if node.get(theirs) not in (None, "")
+        if (value := _text(node.get(theirs))) is not None
     }
 
 

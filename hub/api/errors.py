@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -140,8 +139,8 @@ def document_errors(document: dict[str, Any]) -> dict[str, Any]:
     """Add the error answers to every operation of an OpenAPI document: FastAPI documents only
     its own validation error, in a shape our handler never sends."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for name in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(name, None)
+    if schemas.pop("HTTPValidationError", None) is not None:  # and the item it lists
+        schemas.pop("ValidationError", None)
     error_schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(error_schema.pop("$defs", {}))
     schemas["ErrorOut"] = error_schema
@@ -169,20 +168,11 @@ def _fastapi_validation_error(response: dict[str, Any]) -> bool:
 
 def install_openapi(app: FastAPI) -> None:
     """Serve the OpenAPI document with the error answers documented (built once, on demand)."""
+    build = app.openapi  # FastAPI's own; it caches the document in ``app.openapi_schema``
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    openapi_version=app.openapi_version,
-                    description=app.description,
-                    routes=app.routes,
-                    tags=app.openapi_tags,
-                    servers=app.servers,
-                )
-            )
+            app.openapi_schema = document_errors(build())
         return app.openapi_schema
 
     generate: Callable[[], dict[str, Any]] = openapi

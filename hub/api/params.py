@@ -21,7 +21,6 @@ MAX_COUNT = 2**31 - 1
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 _CURSOR = re.compile(r"[0-9]{1,19}")
 NUL_FREE = r"^[^\x00]*$"  # a pattern for text that reaches the database
 

@@ -1,0 +1,1 @@
+"""Test helpers shared across suites (no hub imports at module level)."""
