@@ -18,14 +18,14 @@ demo: $(STAMP)
 # Everything; the tests that cut or restart real services (marked serial) last, in a run of
 # their own. `make test-main` and `make test-serial` are the two halves (.ci/run uses them).
 test: $(STAMP)
-	$(BIN)/pytest -n 2 -m "not serial"
-	$(BIN)/pytest -m serial
+	$(BIN)/pytest -n 2 -m "not serial and not single_process"
+	$(BIN)/pytest -m "serial or single_process"
 
 test-main: $(STAMP)
-	$(BIN)/pytest -n 2 -m "not serial"
+	$(BIN)/pytest -n 2 -m "not serial and not single_process"
 
 test-serial: $(STAMP)
-	$(BIN)/pytest -m serial
+	$(BIN)/pytest -m "serial or single_process"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -131,6 +131,10 @@ OPERATIONS = {
 }
 CASES: Counter[tuple[str, str]] = Counter()  # fuzzed cases by (backend, operation)
 
+# One process: the last test checks that every operation ran its cases, which needs them all
+# in this process (`make test` runs these after the parallel half, with the serial tests).
+pytestmark = pytest.mark.single_process
+
 
 @dataclass
 class Seller:
