@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/shopify_pull.py
 	$(BIN)/python bench/etsy_stock.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/webhook_flood.py
 	$(BIN)/python bench/stock_fanout.py
 	$(BIN)/python bench/imaging.py
 

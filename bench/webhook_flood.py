@@ -46,22 +46,21 @@ import itertools
 import json
 import os
 import secrets
-import signal
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script, `bench` is not on the path otherwise
 
 from cryptography.fernet import Fernet  # noqa: E402
 
+from bench import services  # noqa: E402
 from bench.host import cpu_times, cpu_usage  # noqa: E402
 from bench.loadgen import (  # noqa: E402
     ConnectionPool,
@@ -71,27 +70,13 @@ from bench.loadgen import (  # noqa: E402
     latency_ms,
     open_loop,
 )
-from bench.order_reads import (  # noqa: E402
-    drop_cache_keys,
-    drop_schema,
-    event_loop_runner,
-    free_port,
-    git_state,
-    pin_to,
-)
-from bench.server import ApiServer, uvicorn_command  # noqa: E402
+from bench.order_reads import event_loop_runner, free_port  # noqa: E402
+from bench.server import uvicorn_command  # noqa: E402
 from connectors.woocommerce.webhooks import signature  # noqa: E402
-from hub.application import shops  # noqa: E402
-from hub.application.sellers import create_seller  # noqa: E402
-from hub.bootstrap import bootstrap  # noqa: E402
-from hub.domain.sellers import Principal  # noqa: E402
 from hub.domain.shops import Marketplace  # noqa: E402
-from hub.infrastructure.db import create_db_engine  # noqa: E402
-from hub.infrastructure.migrations import upgrade  # noqa: E402
 from hub.settings import Settings  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SERVER_CORE, CLIENT_CORE = 0, 1
 SITE = "flood-bench.example.com"
 VERIFIED_SOURCE = "198.51.100.10"  # the marketplace's egress address
 FLOOD_SOURCE = "203.0.113.66"  # the forger
@@ -153,17 +138,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     )
 
 
-def post(target: Target, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    """The bytes of one keep-alive POST."""
-    lines = [
-        f"POST {path} HTTP/1.1",
-        f"Host: {target.host}:{target.port}",
-        f"Content-Length: {len(body)}",
-        *(f"{name}: {value}" for name, value in headers.items()),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
 def delivery(order_id: int, secret: str, source: str) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(
         {"id": order_id, "status": "processing", "date_modified_gmt": "2026-05-01T10:00:00"},
@@ -186,7 +160,7 @@ def verified_requests(target: Target, shop_id: int, secret: str) -> Callable[[],
 
     def next_request() -> bytes:
         body, headers = delivery(next(counter), secret, VERIFIED_SOURCE)
-        return post(target, f"/webhooks/woocommerce/{shop_id}", body, headers)
+        return services.post_request(target, f"/webhooks/woocommerce/{shop_id}", body, headers)
 
     return next_request
 
@@ -196,11 +170,15 @@ def forged_requests(target: Target, shop_id: int, secret: str) -> Callable[[], b
     for n in range(FORGERIES_PREBUILT):
         if n % 2:  # a bad signature for the real shop
             body, headers = delivery(10**6 + n, "not-the-secret", FLOOD_SOURCE)
-            prebuilt.append(post(target, f"/webhooks/woocommerce/{shop_id}", body, headers))
+            prebuilt.append(
+                services.post_request(target, f"/webhooks/woocommerce/{shop_id}", body, headers)
+            )
         else:  # a well-formed delivery for a shop that does not exist
             body, headers = delivery(10**6 + n, secret, FLOOD_SOURCE)
             prebuilt.append(
-                post(target, f"/webhooks/woocommerce/{shop_id + 1000 + n}", body, headers)
+                services.post_request(
+                    target, f"/webhooks/woocommerce/{shop_id + 1000 + n}", body, headers
+                )
             )
     cycle = itertools.cycle(prebuilt)
     return lambda: next(cycle)
@@ -231,12 +209,7 @@ async def run_phase(
     pinned: bool,
 ) -> dict[str, Any]:
     target = Target("127.0.0.1", free_port())
-    server = ApiServer(
-        target=target,
-        env=env,
-        log_path=log_dir / f"{name}.log",
-        core=SERVER_CORE if pinned else None,
-    )
+    server = services.api_server(target, env, log_dir / f"{name}.log", pinned=pinned)
     async with server:
         verified_pool = ConnectionPool(target, max_size=config.verified_concurrency)
         flood_pool = ConnectionPool(
@@ -296,47 +269,27 @@ async def run_phase(
 
 
 def seed(config: Config, schema: str, secret_keys: str, webhook_secret: str) -> int:
-    engine = create_db_engine(config.database_url, schema=schema)
-    try:
-        upgrade(engine, schema=schema)
-    finally:
-        engine.dispose()
-    container = bootstrap(
-        Settings(database_url=config.database_url, db_schema=schema, secret_keys=secret_keys)
-    )
-    try:
-        with container.uow() as uow:
-            seller, _ = create_seller(uow, "Flood bench seller")
-            assert seller.id is not None
-            shop = shops.create_shop(
-                uow,
-                shops.CreateShop(
-                    seller_id=seller.id,
-                    marketplace=Marketplace.WOOCOMMERCE,
-                    external_id=SITE,
-                    name="Flood bench shop",
-                    credentials={
-                        "consumer_key": "ck_bench",
-                        "consumer_secret": "cs_bench",
-                        "webhook_secret": webhook_secret,
-                    },
-                ),
-                Principal(seller_id=seller.id),
-            )
-            uow.commit()
-            assert shop.id is not None
-            return shop.id
-    finally:
-        container.close()
-
-
-def _stop_on_sigterm(signum: int, _frame: object) -> NoReturn:
-    raise SystemExit(128 + signum)
+    """The schema, and one WooCommerce shop signing with ``webhook_secret``."""
+    services.migrate(config.database_url, schema)
+    settings = Settings(database_url=config.database_url, db_schema=schema, secret_keys=secret_keys)
+    with services.seeding(settings) as uow:
+        return services.add_shop(
+            uow,
+            seller_id=services.add_seller(uow, "Flood bench seller"),
+            marketplace=Marketplace.WOOCOMMERCE,
+            external_id=SITE,
+            name="Flood bench shop",
+            credentials={
+                "consumer_key": "ck_bench",
+                "consumer_secret": "cs_bench",
+                "webhook_secret": webhook_secret,
+            },
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    services.exit_on_sigterm()
     cpu_count = os.cpu_count() or 1
     token = secrets.token_hex(4)
     schema = f"bench_flood_{token}"
@@ -344,15 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     secret_keys = Fernet.generate_key().decode()
     webhook_secret = secrets.token_urlsafe(24)
     defaults = Settings.model_fields
-    base_env = {
-        "HUB_DATABASE_URL": config.database_url,
-        "HUB_DB_SCHEMA": schema,
-        "HUB_SECRET_KEYS": secret_keys,
-        "HUB_ADMIN_API_KEY": secrets.token_urlsafe(24),
-        "HUB_CACHE_URL": config.cache_url,
-        "HUB_TRUSTED_PROXIES": "127.0.0.1",
-        "HUB_LOG_LEVEL": "WARNING",
-    }
+    base_env = services.hub_env(
+        database_url=config.database_url,
+        schema=schema,
+        secret_keys=secret_keys,
+        cache_url=config.cache_url,
+        extra={"HUB_TRUSTED_PROXIES": "127.0.0.1"},
+    )
     unguarded = {"HUB_WEBHOOK_FAILURE_LIMIT": str(UNGUARDED_LIMIT)}
     phase_settings: dict[str, tuple[dict[str, str], str | None]] = {
         "baseline": ({}, None),
@@ -364,9 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(f"bench: schema {schema}, mode {'quick' if config.quick else 'full'}", flush=True)
     began = time.perf_counter()
-    pinned = cpu_count >= 2 and pin_to(CLIENT_CORE)
+    pinned = services.pin_load_generator(cpu_count)
     phases: dict[str, Any] = {}
-    cleaned: dict[str, Any] = {}
     try:
         shop_id = seed(config, schema, secret_keys, webhook_secret)
         with tempfile.TemporaryDirectory(prefix="hub-bench-flood-") as log_dir:
@@ -389,15 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             event_loop_runner()(run_all())
     finally:
-        try:
-            drop_schema(config.database_url, schema)
-            cleaned["schema"] = "dropped"
-        except Exception as problem:
-            cleaned["schema"] = f"FAILED: {problem!r}"
-        try:
-            cleaned["cache_keys_removed"] = drop_cache_keys(config.cache_url, prefixes)
-        except Exception as problem:
-            cleaned["cache_keys_removed"] = f"FAILED: {problem!r}"
+        cleaned = services.remove_run_data(config.database_url, schema, config.cache_url, prefixes)
         print(f"bench: cleanup {cleaned}", flush=True)
 
     def verified_ok(name: str) -> float:
@@ -438,14 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         flood_statuses = (phase["flood"] or {}).get("status_counts", {})
         if "0" in flood_statuses:
             errors.append(f"{name}: {flood_statuses['0']} forged requests got no answer")
-    hidden = ("HUB_ADMIN_API_KEY", "HUB_SECRET_KEYS")
     result: dict[str, Any] = {
-        "benchmark": "webhook_flood",
-        "mode": "quick" if config.quick else "full",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        **git_state(),
-        "cpu_count": cpu_count,
-        "python": sys.version.split()[0],
+        **services.result_header("webhook_flood", quick=config.quick, cpu_count=cpu_count),
         **figures,
         "noisy_host": noisy,
         "errors": errors,
@@ -461,16 +397,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "unguarded_failure_limit": UNGUARDED_LIMIT,
             "sources": {"verified": VERIFIED_SOURCE, "flood": FLOOD_SOURCE},
             "flood": "alternating: bad signature for the shop / signed body for unknown shop ids",
-            "pinning": ({"api_core": SERVER_CORE, "loadgen_core": CLIENT_CORE} if pinned else None),
-            "api_command": " ".join(
-                uvicorn_command("<free port>", SERVER_CORE if pinned else None)
+            "pinning": (
+                {"api_core": services.SERVER_CORE, "loadgen_core": services.CLIENT_CORE}
+                if pinned
+                else None
             ),
-            "hub_env": {
-                **{key: value for key, value in base_env.items() if key not in hidden},
-                **dict.fromkeys(hidden, "<random per run>"),
-                "HUB_CACHE_KEY_PREFIX": "<per phase>",
-                "other HUB_* settings": "defaults; none inherited",
-            },
+            "api_command": " ".join(
+                uvicorn_command("<free port>", services.SERVER_CORE if pinned else None)
+            ),
+            "hub_env": services.recorded_env(
+                base_env, services.HIDDEN_ENV, notes={"HUB_CACHE_KEY_PREFIX": "<per phase>"}
+            ),
         },
         "phases": phases,
         "wall_seconds": round(time.perf_counter() - began, 1),

@@ -67,11 +67,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
 from decimal import Decimal
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script, `bench` is not on the path otherwise
@@ -82,6 +81,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 from pika.exceptions import AMQPError  # type: ignore[import-untyped]  # noqa: E402
 from psycopg import sql  # noqa: E402
 
+from bench import services  # noqa: E402
 from bench.host import CpuTimes, cpu_times, cpu_usage  # noqa: E402
 from bench.loadgen import (  # noqa: E402
     ConnectionPool,
@@ -95,29 +95,20 @@ from bench.loadgen import (  # noqa: E402
 from bench.order_reads import (  # noqa: E402
     BenchError,
     bench_env,
-    drop_cache_keys,
-    drop_schema,
     event_loop_runner,
     free_port,
-    git_state,
-    pin_to,
     setting,
 )
 from bench.seed import conninfo  # noqa: E402
 from bench.server import ApiServer, uvicorn_command  # noqa: E402
 from connectors.sandbox_server import serve_in_thread  # noqa: E402
 from connectors.shopify.sandbox import ShopifySandbox  # noqa: E402
-from hub.application import shops  # noqa: E402
 from hub.application.bindings import BindingSpec, put_bindings  # noqa: E402
 from hub.application.catalog import ProductSpec, VariantSpec, create_product  # noqa: E402
-from hub.application.sellers import create_seller  # noqa: E402
 from hub.application.stock import create_blank  # noqa: E402
-from hub.bootstrap import bootstrap  # noqa: E402
 from hub.domain.catalog import BlankUsage  # noqa: E402
 from hub.domain.sellers import Principal  # noqa: E402
 from hub.domain.shops import Marketplace  # noqa: E402
-from hub.infrastructure.db import create_db_engine  # noqa: E402
-from hub.infrastructure.migrations import upgrade  # noqa: E402
 from hub.settings import Settings  # noqa: E402
 from sync.infrastructure.events import PROCESS_QUEUE as WEBHOOK_QUEUE  # noqa: E402
 from sync.worker.broker import QUEUES  # noqa: E402
@@ -129,7 +120,6 @@ NOISY_STEAL_PERCENT = 5.0  # CPU stolen by the hypervisor above which tails are 
 # which a window's figures say more about the neighbours than about the hub.
 NOISY_FOREIGN_PERCENT = 10.0
 QUIET_BUSY_PERCENT = 15.0  # the host counts as quiet enough to start below this busy share
-SERVER_CORE, CLIENT_CORE = 0, 1
 TOPIC = "orders/updated"
 WEBHOOK_PATH = "/webhooks/shopify"
 CLIENT_SECRET_BYTES = 24
@@ -369,18 +359,6 @@ class SandboxProcess:
 # ---------------------------------------------------------------------------------------------
 
 
-def post_request(target: Target, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
-    """The bytes of one keep-alive POST (the load generator only builds GETs itself).
-
-    The pool's single retry of a request whose reused connection died unanswered stays safe for
-    these POSTs: the same event id again is stored as a duplicate, never as a second event.
-    """
-    lines = [f"POST {path} HTTP/1.1", f"Host: {target.host}:{target.port}"]
-    lines += [f"{name}: {value}" for name, value in (*target.headers, *headers.items())]
-    lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
 class WebhookFeed:
     """Signed ``orders/updated`` deliveries, one unique event id each, cycling over ``orders``.
 
@@ -416,7 +394,7 @@ class WebhookFeed:
         )
         self.event_ids.append(event_id)
         self.order_ids.append(order_id)
-        return post_request(self._target, WEBHOOK_PATH, body, headers)
+        return services.post_request(self._target, WEBHOOK_PATH, body, headers)
 
     def __call__(self) -> bytes:
         index = self.sent
@@ -1001,12 +979,7 @@ def _wait_for_orders(run: Run, external_ids: Sequence[str], timeout: float) -> f
 async def run_phases(run: Run) -> dict[str, Any]:
     phases: dict[str, Any] = {}
     relay = run.role("relay", ["relay"], "outbox relay running")
-    api = ApiServer(
-        target=run.target,
-        env=run.base_env,
-        log_path=run.log_dir / "api.log",
-        core=SERVER_CORE if run.pinned else None,
-    )
+    api = services.api_server(run.target, run.base_env, run.log_dir / "api.log", pinned=run.pinned)
     async with api, relay:
         run.roles |= {"api": api, "relay": relay}
         print("bench: phase 1+2, capacity and relay drain", flush=True)
@@ -1036,67 +1009,55 @@ async def run_phases(run: Run) -> dict[str, Any]:
 
 def connect_shop(settings: Settings, data: ShopifyData, base_url: str) -> int:
     """Seller, blanks, a product whose variants are bound to the sandbox's, and the shop."""
-    container = bootstrap(settings)
     admin = Principal(seller_id=None, is_admin=True)
-    try:
-        with container.uow() as uow:
-            seller, _ = create_seller(uow, "Bench webhook seller")
-            assert seller.id is not None
-            blanks = [
-                create_blank(
-                    uow, admin, code=f"BENCH-BLANK-{i}", name=f"Tee blank {i}", on_hand=10**8
-                )
-                for i in range(BLANKS)
-            ]
-            product = create_product(
-                uow,
-                ProductSpec(
-                    seller_id=seller.id,
-                    title="Bench tee",
-                    variants=tuple(
-                        VariantSpec(
-                            sku=sku,
-                            price=price,
-                            blanks=(BlankUsage(blanks[i % BLANKS].id or 0, 1),),
-                        )
-                        for i, (sku, price) in enumerate(data.prices.items())
-                    ),
-                ),
-                admin,
-            )
-            shop = shops.create_shop(
-                uow,
-                shops.CreateShop(
-                    seller_id=seller.id,
-                    marketplace=Marketplace.SHOPIFY,
-                    external_id=data.sandbox.shop_domain,
-                    name="Bench Shopify shop",
-                    api_base_url=base_url,
-                    location_id=data.sandbox.location_id,
-                    credentials={"access_token": data.sandbox.access_token},
-                ),
-                Principal(seller_id=seller.id),
-            )
-            assert shop.id is not None
-            ours = {variant.sku: variant.id for variant in product.variants}
-            put_bindings(
-                uow,
-                shop.id,
-                [
-                    BindingSpec(
-                        variant_id=ours[theirs["sku"]] or 0,
-                        external_listing_id=data.product_id,
-                        external_variant_id=theirs["id"],
-                        external_inventory_item_id=theirs["inventory_item_id"],
+    with services.seeding(settings) as uow:
+        seller_id = services.add_seller(uow, "Bench webhook seller")
+        blanks = [
+            create_blank(uow, admin, code=f"BENCH-BLANK-{i}", name=f"Tee blank {i}", on_hand=10**8)
+            for i in range(BLANKS)
+        ]
+        product = create_product(
+            uow,
+            ProductSpec(
+                seller_id=seller_id,
+                title="Bench tee",
+                variants=tuple(
+                    VariantSpec(
+                        sku=sku,
+                        price=price,
+                        blanks=(BlankUsage(blanks[i % BLANKS].id or 0, 1),),
                     )
-                    for theirs in data.variants
-                ],
-                admin,
-            )
-            uow.commit()
-            return shop.id
-    finally:
-        container.close()
+                    for i, (sku, price) in enumerate(data.prices.items())
+                ),
+            ),
+            admin,
+        )
+        shop_id = services.add_shop(
+            uow,
+            seller_id=seller_id,
+            marketplace=Marketplace.SHOPIFY,
+            external_id=data.sandbox.shop_domain,
+            name="Bench Shopify shop",
+            api_base_url=base_url,
+            location_id=data.sandbox.location_id,
+            credentials={"access_token": data.sandbox.access_token},
+        )
+        ours = {variant.sku: variant.id for variant in product.variants}
+        put_bindings(
+            uow,
+            shop_id,
+            [
+                BindingSpec(
+                    variant_id=ours[theirs["sku"]] or 0,
+                    external_listing_id=data.product_id,
+                    external_variant_id=theirs["id"],
+                    external_inventory_item_id=theirs["inventory_item_id"],
+                )
+                for theirs in data.variants
+            ],
+            admin,
+        )
+        return shop_id
 
 
 def headline(phases: dict[str, Any]) -> dict[str, Any]:
@@ -1208,25 +1169,15 @@ def wait_for_quiet_host(max_wait: float) -> dict[str, Any]:
             }
 
 
-def _stop_on_sigterm(signum: int, _frame: object) -> NoReturn:
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks that clean up
-
-
 def cleanup(config: Config, schema: str, cache_prefix: str, queue_prefix: str) -> dict[str, Any]:
     """Drop everything the run created; each step on its own so one failure skips nothing."""
-    done: dict[str, Any] = {}
-    if config.keep_schema:
-        done["schema"] = f"kept {schema}"
-    else:
-        try:
-            drop_schema(config.database_url, schema)
-            done["schema"] = "dropped"
-        except Exception as error:  # report and go on: the other resources still need it
-            done["schema"] = f"FAILED: {error!r}"
-    try:
-        done["cache_keys_removed"] = drop_cache_keys(config.cache_url, [cache_prefix])
-    except Exception as error:
-        done["cache_keys_removed"] = f"FAILED: {error!r}"
+    done = services.remove_run_data(
+        config.database_url,
+        schema,
+        config.cache_url,
+        [cache_prefix],
+        keep_schema=config.keep_schema,
+    )
     try:
         done["queues_deleted"] = delete_queues(config.broker_url, queue_names(queue_prefix))
     except Exception as error:
@@ -1236,27 +1187,27 @@ def cleanup(config: Config, schema: str, cache_prefix: str, queue_prefix: str) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    services.exit_on_sigterm()
     cpu_count = os.cpu_count() or 1
     token = secrets.token_hex(4)
     schema = f"bench_wh_{token}"
     cache_prefix = f"bench_wh:{token}:"
     queue_prefix = f"bench_wh_{token}."
     client_secret = secrets.token_urlsafe(CLIENT_SECRET_BYTES)
-    base_env = {
-        "HUB_ALLOW_PRIVATE_URLS": "true",  # the sandboxes listen on loopback
-        "HUB_DATABASE_URL": config.database_url,
-        "HUB_DB_SCHEMA": schema,
-        "HUB_ADMIN_API_KEY": secrets.token_urlsafe(24),
-        "HUB_SECRET_KEYS": Fernet.generate_key().decode(),
-        "HUB_SHOPIFY_CLIENT_SECRET": client_secret,
-        "HUB_BROKER_URL": config.broker_url,
-        "HUB_BROKER_QUEUE_PREFIX": queue_prefix,
-        "HUB_CACHE_URL": config.cache_url,
-        "HUB_CACHE_KEY_PREFIX": cache_prefix,
-        "HUB_LOG_LEVEL": "WARNING",
-        **config.server_env,
-    }
+    base_env = services.hub_env(
+        database_url=config.database_url,
+        schema=schema,
+        secret_keys=Fernet.generate_key().decode(),
+        cache_url=config.cache_url,
+        extra={
+            "HUB_ALLOW_PRIVATE_URLS": "true",  # the sandboxes listen on loopback
+            "HUB_SHOPIFY_CLIENT_SECRET": client_secret,
+            "HUB_BROKER_URL": config.broker_url,
+            "HUB_BROKER_QUEUE_PREFIX": queue_prefix,
+            "HUB_CACHE_KEY_PREFIX": cache_prefix,
+            **config.server_env,
+        },
+    )
     print(f"bench: schema {schema}, mode {'quick' if config.quick else 'full'}", flush=True)
     began = time.perf_counter()
     quiet = wait_for_quiet_host(config.quiet_wait)
@@ -1264,16 +1215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     data = seed_sandbox(config, client_secret)
     sandbox = SandboxProcess(data.sandbox, config.sandbox_nice)  # fork before any thread
-    pinned = cpu_count >= 2 and pin_to(CLIENT_CORE)
+    pinned = services.pin_load_generator(cpu_count)
     db: Database | None = None
     phases: dict[str, Any] | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-webhooks-") as log_dir:
-            engine = create_db_engine(config.database_url, schema=schema)
-            try:
-                upgrade(engine, schema=schema)
-            finally:
-                engine.dispose()
+            services.migrate(config.database_url, schema)
             settings = Settings(
                 database_url=config.database_url,
                 db_schema=schema,
@@ -1326,14 +1273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     noisy = any(steal > NOISY_STEAL_PERCENT for steal in steals.values()) or any(
         share > NOISY_FOREIGN_PERCENT for share in foreign.values()
     )
-    hidden = ("HUB_ADMIN_API_KEY", "HUB_SECRET_KEYS", "HUB_SHOPIFY_CLIENT_SECRET")
+    hidden = (*services.HIDDEN_ENV, "HUB_SHOPIFY_CLIENT_SECRET")
     result: dict[str, Any] = {
-        "benchmark": "webhooks",
-        "mode": "quick" if config.quick else "full",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        **git_state(),
-        "cpu_count": cpu_count,
-        "python": sys.version.split()[0],
+        **services.result_header("webhooks", quick=config.quick, cpu_count=cpu_count),
         **figures,
         "targets": checks,
         "all_targets_met": all(check["pass"] for check in checks.values()),
@@ -1363,21 +1305,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "blanks": BLANKS,
             },
             "pinning": (
-                {"api_core": SERVER_CORE, "loadgen_core": CLIENT_CORE, "others": "float"}
+                {
+                    "api_core": services.SERVER_CORE,
+                    "loadgen_core": services.CLIENT_CORE,
+                    "others": "float",
+                }
                 if pinned
                 else None
             ),
             "commands": {
-                "api": " ".join(uvicorn_command("<free port>", SERVER_CORE if pinned else None)),
+                "api": " ".join(
+                    uvicorn_command("<free port>", services.SERVER_CORE if pinned else None)
+                ),
                 "relay": f"{sys.executable} -m cli.main relay",
                 "worker": f"{sys.executable} -m cli.main worker"
                 + (f" --threads {config.worker_threads}" if config.worker_threads else ""),
             },
-            "hub_env": {
-                **{key: value for key, value in base_env.items() if key not in hidden},
-                **dict.fromkeys(hidden, "<random per run>"),
-                "other HUB_* settings": "defaults; none inherited",
-            },
+            "hub_env": services.recorded_env(base_env, hidden),
             "postgresql": pg_settings,
             "loadgen_loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         },

@@ -477,8 +477,9 @@ def _describe(settings: Settings) -> str:
 def _logging_to(path: Path, level: str) -> Iterator[None]:
     """The hub's structured logs go to a file while the demo runs: the terminal shows the
     demo."""
-    from hub.infrastructure.logs import JsonFormatter
+    from hub.infrastructure.logs import JsonFormatter, quiet_noisy_loggers
 
+    quiet_noisy_loggers()
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setFormatter(JsonFormatter())

@@ -8,6 +8,7 @@ the operation later instead of holding a worker thread.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -40,6 +41,15 @@ QUICK_RETRY_MAX_WAIT = 1.0  # seconds: longer waits leave the thread
 MAX_CONNECTIONS = 20
 MAX_KEEPALIVE = 10
 MARKETPLACE_MESSAGE_CHARS = 500
+# A Retry-After beyond a day is a broken header, not a plan: capped so the sync layer's
+# ``now + timedelta(seconds=...)`` stays in range (``1e400`` parses as infinity).
+MAX_RETRY_AFTER_SECONDS = 24 * 60 * 60
+
+
+class UnreadableJSON(ValueError):
+    """JSON the connectors refuse to read: nested past the decoder's limit, or carrying the
+    non-standard ``NaN``/``Infinity`` constants. A ``ValueError``, so every reader that already
+    classifies invalid JSON classifies these too."""
 
 
 class GuardedClient(httpx.Client):
@@ -92,21 +102,40 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return _bounded_wait(seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return _bounded_wait((when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _bounded_wait(seconds: float) -> float:
+    return min(max(0.0, seconds), float(MAX_RETRY_AFTER_SECONDS))
 
 
 def decode_json(content: bytes) -> Any:
-    """Money stays exact: every JSON number with a fraction becomes a Decimal."""
-    return json.loads(content, parse_float=Decimal)
+    """Money stays exact: every JSON number with a fraction becomes a Decimal.
+
+    Anything unreadable raises ``ValueError`` (``UnreadableJSON`` for what ``json`` itself
+    would let through): callers classify invalid JSON by catching ``ValueError`` alone, so a
+    body nested thousands deep must not escape as ``RecursionError``, and ``NaN`` must not
+    reach a mapper or a request body that ``allow_nan=False`` encoding later refuses.
+    """
+    try:
+        return json.loads(content, parse_float=Decimal, parse_constant=_refuse_constant)
+    except RecursionError as error:
+        raise UnreadableJSON("the JSON is nested deeper than the decoder's limit") from error
+
+
+def _refuse_constant(name: str) -> Any:
+    raise UnreadableJSON(f"the JSON carries the non-standard constant {name}")
 
 
 def error_for_status(

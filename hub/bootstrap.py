@@ -114,6 +114,8 @@ def build_cache(settings: Settings) -> ReadCache:
             prefix=settings.cache_key_prefix,
             ttl_seconds=settings.cache_ttl_seconds,
             tombstone_ttl_seconds=settings.cache_tombstone_ttl_seconds,
+            timeout_seconds=settings.cache_timeout_seconds,
+            retry_seconds=settings.outage_retry_seconds,
         )
     return MemoryReadCache(
         ttl_seconds=settings.cache_ttl_seconds,
@@ -132,6 +134,8 @@ def bootstrap(settings: Settings | None = None, *, cache: ReadCache | None = Non
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         busy_timeout_ms=settings.db_busy_timeout_ms,
+        connect_timeout_seconds=settings.db_connect_timeout_seconds,
+        pool_timeout_seconds=settings.db_pool_timeout_seconds,
     )
     return Container(
         settings=settings,

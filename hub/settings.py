@@ -29,10 +29,19 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(20, description="Connections kept per process (PostgreSQL).")
     db_max_overflow: int = Field(20, description="Extra connections under bursts (PostgreSQL).")
     db_busy_timeout_ms: int = Field(5000, description="SQLite busy timeout for waiting writers.")
+    db_connect_timeout_seconds: int = Field(
+        5, description="Longest wait for a new PostgreSQL connection before it counts as an outage."
+    )
+    db_pool_timeout_seconds: float = Field(
+        10.0, description="Longest wait for a free pooled connection before the request fails."
+    )
     cache_url: str | None = Field(None, description="redis:// URL; unset = in-process cache.")
     cache_enabled: bool = Field(True, description="False bypasses the read cache entirely.")
     cache_key_prefix: str = Field("hub:", description="Prefix of every cache key.")
     cache_ttl_seconds: int = Field(300, description="Lifetime of a cached read.")
+    cache_timeout_seconds: float = Field(
+        1.0, description="Longest wait for Redis before a read falls back to the database."
+    )
     cache_tombstone_ttl_seconds: int = Field(
         900, description="Lifetime of a tombstone; longer than any read can take."
     )
@@ -101,6 +110,12 @@ class Settings(BaseSettings):
     )
     max_broker_delay_seconds: int = Field(
         300, description="Longest wait carried by a delayed message; longer waits park in the DB."
+    )
+    outage_retry_seconds: float = Field(
+        2.0, description="Wait before work that met a database, cache or broker outage runs again."
+    )
+    readiness_timeout_seconds: float = Field(
+        2.0, description="Longest wait of each /readyz dependency check."
     )
 
     # HTTP.

@@ -68,6 +68,9 @@ INVALID_TOKEN = "invalid_token"  # noqa: S105 - an OAuth error code
 INVALID_GRANT = "invalid_grant"
 INVALID_CLIENT = "invalid_client"
 REMAINING_HEADERS = (("x-remaining-this-second", SECOND_WINDOW), ("x-remaining-today", DAY))
+# Longer counts in an x-remaining header are garbage (Etsy's daily quotas are in the tens of
+# thousands), and ``int()`` of thousands of digits raises.
+MAX_REMAINING_DIGITS = 12
 
 
 def request_windows(app_credentials: Mapping[str, Any]) -> RequestWindows:
@@ -449,10 +452,10 @@ class EtsyClient:
 
     def _sync_windows(self, response: httpx.Response) -> None:
         for header, period in REMAINING_HEADERS:
-            value = response.headers.get(header)
-            if value is not None and value.strip().lstrip("-").isdigit():
+            remaining = _remaining(response.headers.get(header))
+            if remaining is not None:
                 self._limiter.sync_window(
-                    self.budget, self._keystring, period=period, remaining=int(value)
+                    self.budget, self._keystring, period=period, remaining=remaining
                 )
 
     def _client_for(self, base_url: str) -> httpx.Client:
@@ -499,6 +502,16 @@ def _classify_code_exchange(response: httpx.Response) -> ConnectorError | None:
             status=response.status_code,
         )
     return None
+
+
+def _remaining(value: str | None) -> int | None:
+    """An ``x-remaining-*`` count (negative: none left), or None unless ASCII digits: headers
+    arrive as Latin-1, where ``str.isdigit`` passes ``"²"``, which ``int()`` then refuses."""
+    text = (value or "").strip()
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > MAX_REMAINING_DIGITS:
+        return None
+    return max(0, int(text))
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -752,7 +752,7 @@ def _listing_of(level: StockLevel) -> Hashable:
 def _offset(shop: ShopContext, cursor: str | None) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()):
         raise PermanentError(
             f"{_label(shop)}: {cursor!r} is not a listings cursor; restart without one",
             marketplace=MARKETPLACE,

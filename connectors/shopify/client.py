@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -47,6 +48,7 @@ from connectors.contract import (
 )
 from connectors.http import (
     MARKETPLACE_MESSAGE_CHARS,
+    MAX_RETRY_AFTER_SECONDS,
     build_client,
     decode_json,
     error_for_status,
@@ -61,6 +63,9 @@ ACCESS_TOKEN_HEADER = "X-Shopify-Access-Token"  # noqa: S105 (a header name)
 OAUTH_ACCESS_TOKEN_PATH = "/admin/oauth/access_token"  # noqa: S105 (a path)
 # Standard plan figures; the server's throttleStatus replaces them after the first response.
 COST_BUCKET = CostBucket(MARKETPLACE, capacity=1000, restore_per_second=100)
+# Reported bucket figures at or above this are not Shopify's (plans run to a few tens of
+# thousands of points): treated as absent rather than adopted.
+MAX_COST_FIGURE = 10**9
 
 _CONNECTION_COST = 2
 _OBJECT_COST = 1
@@ -507,36 +512,57 @@ class _ResponseReader:
     def _throttle_wait(self, response: httpx.Response) -> float:
         """Until the bucket holds the requested cost again: (requested - available) / rate."""
         body = self._body if isinstance(self._body, dict) else {}
-        requested = float(_cost_field(body, "requestedQueryCost") or self._requested)
+        reported = _cost_number(_cost_field(body, "requestedQueryCost"))
+        requested = reported or float(self._requested)
         status = _throttle_status(body)
-        available, _, restore = status if status else (0.0, 0.0, COST_BUCKET.restore_per_second)
-        restore = restore or COST_BUCKET.restore_per_second
-        wait = max((requested - available) / restore, 1.0 / restore)
+        available, maximum, restore = status or (0.0, requested, COST_BUCKET.restore_per_second)
+        # Never wait for more than the whole bucket holds: that much refills in capacity/rate.
+        wait = max((min(requested, maximum) - available) / restore, 1.0 / restore)
         header = parse_retry_after(response.headers.get("retry-after"))
-        return max(wait, header or 0.0)
+        return min(max(wait, header or 0.0), MAX_RETRY_AFTER_SECONDS)
 
     def _what(self) -> str:
         return f"shopify shop {self._shop.external_id}: {self._operation}"
 
 
-def _throttle_status(body: Mapping[str, Any]) -> tuple[float, float, float] | None:
-    cost = (body.get("extensions") or {}).get("cost") if isinstance(body, Mapping) else None
-    status = cost.get("throttleStatus") if isinstance(cost, Mapping) else None
+def _throttle_status(body: Any) -> tuple[float, float, float] | None:
+    """``(currentlyAvailable, maximumAvailable, restoreRate)`` when all three are plausible.
+
+    ``extensions`` is whatever JSON the answer (or a proxy in front of it) carries, so a
+    status that is not three finite numbers with ``0 <= available <= maximum`` and positive
+    rates counts as absent: adopting it would poison the shared bucket (a zero rate divides
+    by zero, a negative capacity never lets a call through).
+    """
+    status = _cost_field(body, "throttleStatus")
     if not isinstance(status, Mapping):
         return None
-    try:
-        return (
-            float(status["currentlyAvailable"]),
-            float(status["maximumAvailable"]),
-            float(status["restoreRate"]),
-        )
-    except (KeyError, TypeError, ValueError):
+    available = _cost_number(status.get("currentlyAvailable"), allow_zero=True)
+    maximum = _cost_number(status.get("maximumAvailable"))
+    restore = _cost_number(status.get("restoreRate"))
+    if available is None or maximum is None or restore is None or available > maximum:
         return None
+    return available, maximum, restore
 
 
-def _cost_field(body: Mapping[str, Any], name: str) -> Any:
-    cost = (body.get("extensions") or {}).get("cost")
+def _cost_field(body: Any, name: str) -> Any:
+    """``extensions.cost[name]``, or None where any level is not a JSON object."""
+    extensions = body.get("extensions") if isinstance(body, Mapping) else None
+    cost = extensions.get("cost") if isinstance(extensions, Mapping) else None
     return cost.get(name) if isinstance(cost, Mapping) else None
+
+
+def _cost_number(value: Any, *, allow_zero: bool = False) -> float | None:
+    """A reported cost figure as a float, or None unless it is a finite JSON number (not a
+    boolean, not a string) that is positive, or zero when ``allow_zero``, and below
+    ``MAX_COST_FIGURE``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    if isinstance(value, Decimal) and not value.is_finite():
+        return None  # a Decimal NaN would raise on comparison
+    if not 0 <= value < MAX_COST_FIGURE:  # a float NaN fails this; huge ints never reach float()
+        return None
+    number = float(value)
+    return number if number > 0 or (allow_zero and number == 0) else None
 
 
 def _error_code(error: Any) -> str | None:

@@ -169,7 +169,7 @@ def _event_key(found: Mapping[str, str], body: bytes) -> str:
 def _payload(body: bytes) -> dict[str, Any] | None:
     try:
         document = decode_json(body)
-    except ValueError:  # invalid JSON or invalid UTF-8
+    except ValueError:  # invalid JSON or UTF-8, nested too deep, NaN (decode_json)
         return None
     return document if isinstance(document, dict) else None
 

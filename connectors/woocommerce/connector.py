@@ -290,7 +290,7 @@ class WooCommerceConnector:
         """Map an order, first reading its refunds' lines when it has refunds."""
         refunds: list[Mapping[str, Any]] = []
         if mappers.needs_refund_lines(node):
-            order_id = node.get("id")
+            order_id = mappers.path_id(node, what="order")
             refunds = self._get_all(shop, f"{API_PATH}orders/{order_id}/refunds", {})
         return mappers.map_order(node, shop_id=shop.shop_id, refunds=refunds)
 
@@ -304,16 +304,18 @@ class WooCommerceConnector:
             products = mappers.expect_list(response.body, what="products page")
             variants: list[ListingVariant] = []
             for product in products:
-                variations = (
-                    self._get_all(shop, f"{API_PATH}products/{product.get('id')}/variations", {})
-                    if mappers.is_variable(product)
-                    else []
-                )
-                variants.extend(mappers.listing_variants(product, variations))
+                variants.extend(mappers.listing_variants(product, self._variations(shop, product)))
         more = has_next_page(
             response.headers, page=page, count=len(products), per_page=self._page_size
         )
         return ListingPage(variants=tuple(variants), next_cursor=str(page + 1) if more else None)
+
+    def _variations(self, shop: ShopContext, product: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """A variable product's variations; none for other types (they have none to list)."""
+        if not mappers.is_variable(product):
+            return []
+        product_id = mappers.path_id(product, what="product")
+        return self._get_all(shop, f"{API_PATH}products/{product_id}/variations", {})
 
     # -- stock --------------------------------------------------------------------------------
     def stock_item_id(
@@ -826,11 +828,8 @@ def _batch_endpoint(level: StockLevel) -> Hashable:
 
 def _numeric_id(shop: ShopContext, value: str, kind: str) -> int:
     """WooCommerce ids are positive integers; anything else cannot exist there."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number <= 0:
+    number = mappers.resource_id(value.strip() if isinstance(value, str) else value)
+    if number is None:
         raise NotFound(
             f"woocommerce site {shop.external_id}: {kind} {value!r} is not a WooCommerce id",
             marketplace=MARKETPLACE,
@@ -854,12 +853,18 @@ def _page_number(shop: ShopContext, cursor: str | None) -> int:
 
 
 def _unique(nodes: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Orders once each, first occurrence kept (re-read pages overlap the current one)."""
-    seen: set[Any] = set()
+    """Orders once each, first occurrence kept (re-read pages overlap the current one).
+
+    Only a valid id identifies an order; a node without one is kept as it is, for the mapper
+    to refuse with a reason (its id may be any JSON, a list even, which no set could hold).
+    """
+    seen: set[int] = set()
     kept: list[Mapping[str, Any]] = []
     for node in nodes:
-        if node.get("id") not in seen:
-            seen.add(node.get("id"))
+        order_id = mappers.resource_id(node.get("id"))
+        if order_id is None or order_id not in seen:
+            if order_id is not None:
+                seen.add(order_id)
             kept.append(node)
     return kept
 

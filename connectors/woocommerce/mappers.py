@@ -86,6 +86,8 @@ MAX_STATE_CHARS = 512
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 REFUNDED_ITEM_META = "_refunded_item_id"
 MAX_STOCK_QUANTITY = 2**63  # WooCommerce stores stock as a signed 64-bit number at most
+# Resource ids are PHP integers in the REST answers, so never above PHP_INT_MAX (64-bit).
+MAX_RESOURCE_ID = 2**63 - 1
 SKIPPED_PRODUCT_TYPES = frozenset({"grouped", "external"})  # nothing to stock or sell through us
 VARIABLE_TYPE = "variable"
 SHIPPING_KEYS: dict[str, str] = {  # WooCommerce address field -> hub key
@@ -184,6 +186,29 @@ def _required_int(node: Mapping[str, Any], key: str, *, what: str) -> int:
     value = node.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise WooCommercePayloadError(f"{what}: '{key}' must be an integer, got {value!r}")
+    return value
+
+
+def resource_id(value: Any) -> int | None:
+    """A WooCommerce id (a positive integer, or its ASCII decimal text) or None.
+
+    Ids from an answer go into the next request's path (``/orders/{id}/refunds``): only a
+    plain number is safe there; a control character would make httpx refuse the URL.
+    """
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value) if len(value) <= len(str(MAX_RESOURCE_ID)) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= MAX_RESOURCE_ID else None
+
+
+def path_id(node: Mapping[str, Any], *, what: str) -> int:
+    """The node's ``id`` checked by ``resource_id``, for a URL path; else a payload error."""
+    value = resource_id(node.get("id"))
+    if value is None:
+        raise WooCommercePayloadError(
+            f"{what}: 'id' must be a positive integer, got {node.get('id')!r:.80}"
+        )
     return value
 
 
@@ -684,7 +709,7 @@ def posted_keys(body: bytes) -> PostedKeys:
     sent (PHP echoes the query value); a number is taken as its decimal text."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # the callback is public: any bytes come
         raise WooCommercePayloadError("the body is not JSON") from error
     if not isinstance(document, Mapping):
         raise WooCommercePayloadError("the body is not a JSON object")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,9 @@ TOTAL_HEADER = "x-wp-total"
 TOTAL_PAGES_HEADER = "x-wp-totalpages"
 LINK_HEADER = "link"
 CURSOR_VERSION = 1
+# X-WP-Total and X-WP-TotalPages count rows: a longer number is not WordPress's (and int() of
+# thousands of digits raises, while one that large would overflow the re-read arithmetic).
+MAX_HEADER_DIGITS = 18
 _LINK_PART = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";]+)"?')
 
 
@@ -59,11 +61,12 @@ class OrderScanCursor:
 
 
 def header_int(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
+    """A count header as a non-negative int, or None unless plain ASCII digits: headers
+    arrive as Latin-1, where ``str.isdigit`` also passes ``"²"``."""
+    value = (headers.get(name) or "").strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > MAX_HEADER_DIGITS:
         return None
+    return int(value)
 
 
 def link_relations(value: str | None) -> dict[str, str]:
@@ -108,5 +111,5 @@ def pages_to_reread(
     """
     if previous_total is None or total is None or total >= previous_total or page <= 1:
         return []
-    back = math.ceil((previous_total - total) / per_page)
+    back = -(-(previous_total - total) // per_page)  # ceiling, in integers: no float overflow
     return list(range(max(1, page - back), page))

@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.state.container = built
         app.state.authenticator = Authenticator(built)
         app.state.webhook_connectors = webhooks.WebhookConnectors(built)
+        app.state.authorizers = onboarding.Authorizers(built)
         app.state.event_store = None
         app.state.object_store = build_object_store(built.settings)
         app.state.media_url_secret = media_url_secret(built.settings)
@@ -65,12 +66,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 built.settings.resolved_database_url,
                 schema=built.settings.db_schema,
                 max_size=built.settings.db_pool_size,
+                connect_timeout_seconds=built.settings.db_connect_timeout_seconds,
+                pool_timeout_seconds=built.settings.db_pool_timeout_seconds,
             )
             await app.state.event_store.open()
         try:
             yield
         finally:
             app.state.webhook_connectors.close()
+            app.state.authorizers.close()
             if app.state.event_store is not None:
                 await app.state.event_store.close()
             await built.reader.settle()

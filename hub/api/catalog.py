@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth import container_of, current_principal
@@ -25,7 +24,6 @@ from hub.application.catalog_import import (
 from hub.bootstrap import Container
 from hub.domain.catalog import BlankUsage, Product
 from hub.domain.sellers import Principal
-from hub.infrastructure.stock import BLANKS
 
 router = APIRouter(tags=["products"])
 
@@ -133,27 +131,6 @@ async def get_product(
     )
 
 
-class SqlBlankCodes:
-    """Existing blanks by code, read on the importing transaction's connection."""
-
-    CHUNK = 1000
-
-    def __init__(self, db: Connection) -> None:
-        self._db = db
-
-    def ids_by_code(self, codes: Iterable[str]) -> dict[str, int]:
-        wanted = sorted(set(codes))
-        found: dict[str, int] = {}
-        for start in range(0, len(wanted), self.CHUNK):
-            rows = self._db.execute(
-                select(BLANKS.c.code, BLANKS.c.id).where(
-                    BLANKS.c.code.in_(wanted[start : start + self.CHUNK])
-                )
-            )
-            found.update({row.code: row.id for row in rows})
-        return found
-
-
 def run_catalog_import(
     container: Container,
     document: CatalogDocument,
@@ -169,7 +146,7 @@ def run_catalog_import(
             uow,
             document,
             principal,
-            SqlBlankCodes(uow.connection),
+            uow.stock,
             dry_run=dry_run,
             progress=progress,
         )

@@ -1,8 +1,14 @@
 """Every error leaves the API as JSON: ``{"error": {"code": ..., "message": ...}}``, and the
-OpenAPI document says so for every operation (``document_errors``)."""
+OpenAPI document says so for every operation (``document_errors``).
+
+A service being away (PostgreSQL, Redis, the broker: ``is_outage``) is not a bug of the request:
+it is answered 503 ``unavailable`` with ``Retry-After``, logged once per outage rather than as a
+traceback per request (``OutageGuard``)."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.api.ingress_guard import retry_after_header
 from hub.domain.errors import (
     Conflict,
     DomainError,
@@ -22,6 +30,13 @@ from hub.domain.errors import (
     NotFound,
     Unauthorized,
 )
+from hub.infrastructure.outages import is_outage
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRY_SECONDS: float = Settings.model_fields["outage_retry_seconds"].default
+OUTAGE_LOG_QUIET_SECONDS = 60.0
 
 STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
@@ -38,7 +53,93 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+def unavailable_response(retry_seconds: float) -> JSONResponse:
+    wait = retry_after_header(retry_seconds)
+    return JSONResponse(
+        error_body(
+            "unavailable",
+            f"A service the hub depends on is unavailable; retry after {wait} s.",
+        ),
+        status_code=503,
+        headers={"Retry-After": wait},
+    )
+
+
+def _service_of(exc: BaseException) -> str:
+    """Which dependency failed, for the log line only (clients are not told)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        module = type(current).__module__.partition(".")[0]
+        if module in ("sqlalchemy", "psycopg", "psycopg_pool", "sqlite3"):
+            return "database"
+        if module == "redis":
+            return "cache"
+        if module in ("dramatiq", "pika"):
+            return "broker"
+        current = current.__cause__ or current.__context__
+    return "unknown"
+
+
+class OutageGuard:
+    """Turn a request that failed because a service is away into 503 + ``Retry-After``.
+
+    Pure ASGI around the routes (inside the server-error middleware, which would log a
+    traceback for every failing request and answer a bare 500): whatever wraps the outage
+    error, ``is_outage`` walks its chain. Anything else, or an outage after the response has
+    started, is re-raised untouched.
+
+    One warning per outage and service: a request cannot tell whether the next success touched
+    the failed service (a key or a document may come from memory or the cache), so an outage
+    counts as a new one only after ``OUTAGE_LOG_QUIET_SECONDS`` without a 503 for it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._last: dict[str, float] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if started or not is_outage(exc):
+                raise
+            self._log(exc)
+            await unavailable_response(_retry_seconds(scope))(scope, receive, send)
+
+    def _log(self, exc: BaseException) -> None:
+        service, now = _service_of(exc), time.monotonic()
+        last, self._last[service] = self._last.get(service), now
+        if last is None or now - last > OUTAGE_LOG_QUIET_SECONDS:
+            log.warning(
+                "service outage: answering 503 with Retry-After until it is back",
+                extra={"service": service, "error_type": type(exc).__name__},
+            )
+
+
+def _retry_seconds(scope: Scope) -> float:
+    app = scope.get("app")
+    container = getattr(getattr(app, "state", None), "container", None)
+    if container is None:
+        return DEFAULT_RETRY_SECONDS
+    return float(container.settings.outage_retry_seconds)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_middleware(OutageGuard)
+
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
@@ -104,7 +205,18 @@ WHY: dict[str, str] = {
     "422": "A parameter or the body was refused; ``fields`` names each problem.",
     "429": "Too many failed attempts from this source; retry after ``Retry-After`` seconds.",
     "502": "The marketplace could not be reached or answered with an error.",
+    "503": "A service the hub depends on (database, cache, broker) is away; retry after "
+    "``Retry-After`` seconds.",
 }
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Whole seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+# Operations that touch no dependency cannot meet an outage (liveness, readiness's own 503).
+NO_OUTAGE_TAGS = frozenset({"health"})
 # Operations that take no API key prove the caller otherwise; how they refuse, by tag.
 TAG_ERRORS: dict[str, tuple[str, ...]] = {
     "webhooks": ("401", "404", "413", "422", "429"),  # signature; unknown marketplace; budget
@@ -132,6 +244,8 @@ def _errors_of(method: str, operation: dict[str, Any]) -> set[str]:
         found.add("404")
     for tag in operation.get("tags", []):
         found |= set(TAG_ERRORS.get(tag, ()))
+    if not NO_OUTAGE_TAGS.intersection(operation.get("tags", [])):
+        found.add("503")
     return found
 
 
@@ -156,6 +270,8 @@ def document_errors(document: dict[str, Any]) -> dict[str, Any]:
                         "description": WHY[status],
                         "content": {"application/json": {"schema": ERROR_REF}},
                     }
+                    if status == "503":
+                        responses[status]["headers"] = RETRY_AFTER_HEADER
                 elif "content" not in current:
                     current["content"] = {"application/json": {"schema": ERROR_REF}}
     return document

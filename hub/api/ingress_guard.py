@@ -150,9 +150,13 @@ class RedisFailureBudget:
         self._logged_unavailable = -math.inf
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str, limit: int, window: float) -> RedisFailureBudget:
+    def from_url(
+        cls, url: str, *, prefix: str, limit: int, window: float, timeout: float
+    ) -> RedisFailureBudget:
         # Call inside the running event loop (the app's lifespan): the client belongs to it.
-        return cls(AsyncRedis.from_url(url), prefix=prefix, limit=limit, window=window)
+        # The timeout bounds what a Redis outage adds to each failed delivery's answer.
+        client = AsyncRedis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return cls(client, prefix=prefix, limit=limit, window=window)
 
     def __repr__(self) -> str:
         return f"RedisFailureBudget(prefix={self._prefix!r}, limit={self.limit})"
@@ -330,7 +334,11 @@ def build_guard(settings: Settings) -> IngressGuard:
     budget: FailureBudget
     if settings.cache_url:
         budget = RedisFailureBudget.from_url(
-            settings.cache_url, prefix=settings.cache_key_prefix, limit=limit, window=window
+            settings.cache_url,
+            prefix=settings.cache_key_prefix,
+            limit=limit,
+            window=window,
+            timeout=settings.cache_timeout_seconds,
         )
     else:
         budget = InProcessFailureBudget(limit=limit, window=window)

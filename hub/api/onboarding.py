@@ -7,8 +7,7 @@ issued (plus Shopify's ``hmac`` and Etsy's PKCE exchange). Anything else gets 40
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -22,6 +21,7 @@ from connectors.contract import (
     AuthorizationRejected,
     ConnectedShop,
     ConnectorError,
+    MarketplaceConnector,
     ShopAuthorization,
 )
 from hub.api.auth import container_of, current_principal
@@ -115,17 +115,44 @@ def _query(*names: str) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _authorizer(container: Container, marketplace: Marketplace) -> Iterator[ShopAuthorization]:
-    connector = registry.create(
-        marketplace.value, registry.config_from_settings(marketplace.value, container.settings)
-    )
-    try:
+class Authorizers:
+    """The connectors that authorize shops, built once per process and closed with the app.
+
+    Building one (an entry-point lookup, its HTTP clients) takes tens of milliseconds, which
+    every callback would pay before its state is even checked, and which an unauthenticated
+    caller could make the hub pay at will. Connectors serve any number of shops and threads
+    (the worker shares them the same way), so one per marketplace is enough.
+    """
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._connectors: dict[Marketplace, MarketplaceConnector] = {}
+        # The routes run in the threadpool: without it two first requests would both build
+        # one, and the connector that lost the race would never be closed.
+        self._lock = threading.Lock()
+
+    def get(self, marketplace: Marketplace) -> ShopAuthorization:
+        with self._lock:
+            connector = self._connectors.get(marketplace)
+            if connector is None:
+                name = marketplace.value
+                config = registry.config_from_settings(name, self._container.settings)
+                connector = registry.create(name, config)
+                self._connectors[marketplace] = connector
         if not isinstance(connector, ShopAuthorization):
             raise InvalidInput(f"{marketplace.value}: this connector cannot authorize shops")
-        yield connector
-    finally:
-        connector.close()
+        return connector
+
+    def close(self) -> None:
+        with self._lock:
+            for connector in self._connectors.values():
+                connector.close()
+            self._connectors.clear()
+
+
+def authorizers_of(request: Request) -> Authorizers:
+    authorizers: Authorizers = request.app.state.authorizers
+    return authorizers
 
 
 def _connected(result: onboarding.ShopConnected) -> ConnectedOut:
@@ -153,6 +180,7 @@ def connect_shop(
     body: ConnectIn,
     principal: Principal = Depends(current_principal),
     container: Container = Depends(container_of),
+    authorizers: Authorizers = Depends(authorizers_of),
 ) -> ConnectStartedOut | ConnectedOut:
     """Start the marketplace's authorization: open ``authorization_url`` in a browser signed in
     to the store. WooCommerce keys may be pasted instead (the shop is connected at once)."""
@@ -171,10 +199,10 @@ def connect_shop(
             backfill_days=body.backfill_days,
         ),
     )
-    with _authorizer(container, body.marketplace) as connector:
-        if body.consumer_key or body.consumer_secret:
-            return _connect_with_keys(container, connector, principal, command, body)
-        started = onboarding.start_connect(container, connector, principal, command)
+    connector = authorizers.get(body.marketplace)
+    if body.consumer_key or body.consumer_secret:
+        return _connect_with_keys(container, connector, principal, command, body)
+    started = onboarding.start_connect(container, connector, principal, command)
     return ConnectStartedOut(
         authorization_url=started.authorization_url,
         expires_at=started.expires_at,
@@ -215,10 +243,11 @@ def _connect_with_keys(
 
 
 def _complete(
-    container: Container, marketplace: Marketplace, callback: AuthorizationCallback
+    request: Request, marketplace: Marketplace, callback: AuthorizationCallback
 ) -> ConnectedOut:
-    with _authorizer(container, marketplace) as connector:
-        return _connected(onboarding.complete_connect(container, connector, marketplace, callback))
+    container = container_of(request)
+    connector = authorizers_of(request).get(marketplace)
+    return _connected(onboarding.complete_connect(container, connector, marketplace, callback))
 
 
 @router.get(
@@ -231,7 +260,7 @@ def _complete(
 def shopify_callback(request: Request) -> ConnectedOut:
     """Shopify's redirect after the install: ``code``, ``hmac``, ``shop``, ``state``, ..."""
     callback = AuthorizationCallback(query=dict(request.query_params))
-    return _complete(request.app.state.container, Marketplace.SHOPIFY, callback)
+    return _complete(request, Marketplace.SHOPIFY, callback)
 
 
 @router.get(
@@ -243,7 +272,7 @@ def etsy_callback(request: Request) -> ConnectedOut:
     """Etsy's redirect after consent: ``code`` and ``state`` (exchanged with the PKCE
     verifier kept server-side)."""
     callback = AuthorizationCallback(query=dict(request.query_params))
-    return _complete(request.app.state.container, Marketplace.ETSY, callback)
+    return _complete(request, Marketplace.ETSY, callback)
 
 
 @router.post(
@@ -277,9 +306,7 @@ async def woocommerce_callback(request: Request) -> ConnectedOut:
         body=await request.body(),
         content_type=request.headers.get("content-type", ""),
     )
-    return await run_in_threadpool(
-        _complete, request.app.state.container, Marketplace.WOOCOMMERCE, callback
-    )
+    return await run_in_threadpool(_complete, request, Marketplace.WOOCOMMERCE, callback)
 
 
 @router.get("/shops/connect/{marketplace}/return")

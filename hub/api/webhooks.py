@@ -11,9 +11,13 @@ Failures are limited per source (``ingress_guard``): past its budget a source's 
 answered 429 with ``Retry-After``, still verified (a verified delivery is never limited) but
 with nothing else done: no database, no budget round trip, no log line (and the answer held
 back a little, which slows a flood on few connections at no CPU cost). A bad signature and an
-unknown WooCommerce shop do the same work: one HMAC over the body per secret slot (always two:
-current and previous, dummies filling the gaps), the same one statement (or, for a held
-source, none), the same budget call and the same answer.
+unknown WooCommerce shop (an id beyond the id column's range included) do the same work: one
+HMAC over the body per secret slot (always two: current and previous, dummies filling the gaps),
+the same one statement (or, for a held source, none), the same budget call and the same answer.
+
+A verified delivery whose envelope does not fit ``inbound_events`` (a key, topic or resource id
+longer than its column, text the database cannot hold) is stored as rejected too, the field
+named in the reason, rather than failing the insert with a 500 the marketplace would retry.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import String, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -42,11 +46,12 @@ from connectors.contract import (
 )
 from hub.api.errors import error_body
 from hub.api.ingress_guard import IngressGuard, SecretsSnapshot, build_guard, retry_after_header
+from hub.api.params import MAX_ID
 from hub.bootstrap import Container
 from hub.infrastructure.crypto import CredentialKeyError
 from hub.infrastructure.db import read_only
 from hub.infrastructure.tables import ShopRow, table_of
-from sync.infrastructure.events import IncomingEvent, StoredEvent, store_event
+from sync.infrastructure.events import EVENTS, IncomingEvent, StoredEvent, store_event
 from sync.infrastructure.events_async import AsyncEventStore
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,10 @@ SHOPS = table_of(ShopRow)
 # How old the snapshot of WooCommerce secrets that held sources are verified with may get.
 SNAPSHOT_MAX_AGE_SECONDS = 2.0
 UNVERIFIED = "webhook signature did not verify"
+# What the shop-secret lookup asks the database for when the path's id cannot be a shop id
+# (beyond the id column's range: PostgreSQL would refuse the statement, SQLite's driver the
+# value): no shop has it, so the lookup does its usual one statement and finds nothing.
+NO_SHOP_ID = 0
 
 Secrets = tuple[str | None, ...]
 # The connector's resolver for the request being served on the per-shop endpoint.
@@ -115,11 +124,17 @@ class ShopSecrets:
         self._dummy_token = container.cipher.encrypt({"webhook_secret": _DUMMY_SECRET})
 
     def lookup(self, shop_id: int) -> Secrets | None:
+        """The shop's secrets, or None for an unknown shop. An id outside the id column's range
+        (the path takes any integer) is an unknown shop found with the same work, so its answer
+        is the same 401 as a bad signature's rather than a database error's 500."""
+        in_range = 1 <= shop_id <= MAX_ID
         with self._engine.connect() as db:
             row = db.execute(
-                select(SHOPS.c.marketplace, SHOPS.c.credentials).where(SHOPS.c.id == shop_id)
+                select(SHOPS.c.marketplace, SHOPS.c.credentials).where(
+                    SHOPS.c.id == (shop_id if in_range else NO_SHOP_ID)
+                )
             ).first()
-        if row is None or not row.credentials:
+        if row is None or not row.credentials or not in_range:
             self._container.cipher.decrypt(self._dummy_token)
             return None
         found = self._secrets(self._container.cipher.decrypt(row.credentials))
@@ -192,24 +207,111 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _column_chars(name: str) -> int:
+    """How many characters an ``inbound_events`` column holds: read from the table so the
+    checks below follow a migration that widens it."""
+    column_type = EVENTS.c[name].type
+    if not isinstance(column_type, String) or column_type.length is None:
+        raise TypeError(f"inbound_events.{name} is not a bounded string column")
+    return column_type.length
+
+
+EVENT_KEY_CHARS = _column_chars("event_key")
+TOPIC_CHARS = _column_chars("topic")
+RESOURCE_ID_CHARS = _column_chars("resource_id")
+# An event key that cannot be stored is replaced by this prefix and the SHA-256 of the key: a
+# redelivery hashes the same, so it is still a duplicate. The prefix keeps these apart from the
+# connectors' own ``sha256:`` keys, which hash the body.
+HASHED_KEY_PREFIX = "key-sha256:"
+CUT_MARK = "\u2026"  # ends a topic cut to fit its column: it says more was sent
+# What a stored topic shows in place of what PostgreSQL text cannot hold (NUL) or the drivers
+# cannot encode (lone surrogates, which JSON's \ud800 escapes produce).
+REPLACEMENT = "\ufffd"
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def _unstorable(value: str, limit: int | None) -> str | None:
+    """Why ``value`` cannot go into a text column of ``limit`` characters (or into a
+    comparison with one, when None), or None when it can."""
+    if limit is not None and len(value) > limit:
+        return f"is {len(value)} characters long, over the {limit} its column holds"
+    if "\x00" in value:
+        return "contains a NUL character, which the database cannot store"
+    if not value.isascii() and any(ord(char) in _SURROGATES for char in value):
+        return "contains a lone surrogate (not valid Unicode), which the database cannot store"
+    return None
+
+
+def _storable_text(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters (marked as cut), what cannot be stored replaced."""
+    if len(value) > limit:
+        value = value[: limit - len(CUT_MARK)] + CUT_MARK
+    return "".join(
+        REPLACEMENT if char == "\x00" or ord(char) in _SURROGATES else char for char in value
+    )
+
+
+def _fit_to_columns(event: IncomingEvent) -> IncomingEvent:
+    """The event as a row the database accepts. A field that does not fit would fail the insert
+    (a 500, which the marketplace retries until it gives up on the subscription), so the
+    delivery is kept, body and all, as rejected with the field named: the key hashed (still
+    deduplicated), the topic cut, a resource id or shop reference left out."""
+    problems: list[str] = []
+    event_key, topic = event.event_key, event.topic
+    resource_id, shop_reference = event.resource_id, event.shop_reference
+    if why := _unstorable(event_key, EVENT_KEY_CHARS):
+        problems.append(f"event_key {why} (stored as its SHA-256)")
+        hashed = hashlib.sha256(event_key.encode("utf-8", "surrogatepass")).hexdigest()
+        event_key = HASHED_KEY_PREFIX + hashed
+    if why := _unstorable(topic, TOPIC_CHARS):
+        problems.append(f"topic {why} (stored cut)")
+        topic = _storable_text(topic, TOPIC_CHARS)
+    if resource_id is not None and (why := _unstorable(resource_id, RESOURCE_ID_CHARS)):
+        problems.append(f"resource_id {why} (not stored)")
+        resource_id = None
+    # Not stored, only compared with shops.external_id: any length compares (and matches no
+    # shop when too long); what the database cannot hold at all matches no shop either.
+    if shop_reference is not None and (why := _unstorable(shop_reference, None)):
+        problems.append(f"shop reference {why} (not matched against shops)")
+        shop_reference = ""
+    if not problems:
+        return event
+    reason = "the verified delivery does not fit the event store: " + "; ".join(problems)
+    return dataclasses.replace(
+        event,
+        event_key=event_key,
+        topic=topic,
+        resource_id=resource_id,
+        shop_reference=shop_reference,
+        rejected_reason=f"{event.rejected_reason}; {reason}" if event.rejected_reason else reason,
+    )
+
+
 def incoming_event(marketplace: str, body: bytes, envelope: WebhookEnvelope) -> IncomingEvent:
+    """The row to store for a verified delivery. One that cannot be used is still stored (as
+    rejected, with the reason): answered 200 like any verified delivery, so the marketplace
+    stops retrying, and kept for inspection."""
     if envelope.payload is None:
         # Verified but unusable: keyed by the body itself, kept for inspection.
-        return IncomingEvent(
-            marketplace=marketplace,
-            event_key="sha256:" + hashlib.sha256(body).hexdigest(),
-            topic=envelope.topic or "unknown",
-            body=body,
-            shop_reference=envelope.shop_reference,
-            rejected_reason="the verified body is not a JSON object the connector can read",
+        return _fit_to_columns(
+            IncomingEvent(
+                marketplace=marketplace,
+                event_key="sha256:" + hashlib.sha256(body).hexdigest(),
+                topic=envelope.topic or "unknown",
+                body=body,
+                shop_reference=envelope.shop_reference,
+                rejected_reason="the verified body is not a JSON object the connector can read",
+            )
         )
-    return IncomingEvent(
-        marketplace=marketplace,
-        event_key=envelope.event_key,
-        topic=envelope.topic,
-        body=body,
-        resource_id=envelope.resource_id,
-        shop_reference=envelope.shop_reference,
+    return _fit_to_columns(
+        IncomingEvent(
+            marketplace=marketplace,
+            event_key=envelope.event_key,
+            topic=envelope.topic,
+            body=body,
+            resource_id=envelope.resource_id,
+            shop_reference=envelope.shop_reference,
+        )
     )
 
 
@@ -286,7 +388,11 @@ def verify_for_shop(
 async def receive_shop_webhook(shop_id: int, request: Request) -> JSONResponse:
     """WooCommerce signs with each shop's own secret. An unknown shop id and a bad signature
     get the same 401 after the same work; the unsigned activation ping gets 200, nothing kept.
-    A held source is verified against the snapshot of secrets: no database round trip."""
+    A held source is verified against the snapshot of secrets: no database round trip.
+
+    ``shop_id`` is any integer, not ``PathId``: a 422 for an id beyond the column would answer
+    differently from an unknown shop and skip the failure budget; ``ShopSecrets.lookup`` takes
+    such an id as an unknown shop instead."""
     container: Container = request.app.state.container
     ingress: WebhookIngress = request.app.state.webhook_ingress
     source = ingress.guard.source(request)

@@ -6,6 +6,7 @@ Reservations are kept per line so every import can reconcile them exactly.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,12 +50,82 @@ REDACTED = "[redacted]"
 KEPT_ADDRESS_KEYS = ("country",)
 
 
+# What the ``orders`` and ``order_lines`` columns hold (hub/infrastructure/tables.py is built
+# from these, so the two cannot drift). A marketplace answer may carry longer text; an import
+# must either fit it or refuse it here, never fail its INSERT on every retry.
+EXTERNAL_ID_CHARS = 255  # orders.external_id, order_lines.external_line_id: refused if longer
+EXTERNAL_REF_CHARS = 255  # listing/variant ids and SKUs: dropped if longer (see ImportLine)
+EXTERNAL_NUMBER_CHARS = 255  # display text: clipped
+EXTERNAL_STATUS_CHARS = 255  # display text: clipped
+CURRENCY_CHARS = 3  # ISO 4217 codes: refused if longer
+CUSTOMER_NAME_CHARS = 255  # display text: clipped
+CUSTOMER_EMAIL_CHARS = 255  # dropped if longer (no valid address is: RFC 5321 allows 254)
+LINE_TITLE_CHARS = 500  # display text: clipped
+# order_lines.quantity is a 32-bit Integer column.
+MAX_LINE_QUANTITY = 2**31 - 1
+CLIPPED_MARK = "\u2026"  # an ellipsis: a clipped text says so
+MESSAGE_ID_CHARS = 40  # how much of an over-long id an error message quotes
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def redacted_address(address: dict[str, Any]) -> dict[str, Any]:
     return {key: address[key] for key in KEPT_ADDRESS_KEYS if address.get(key)}
 
 
+def storable(text: str) -> str:
+    """Text without what no database column can hold: NUL (PostgreSQL refuses it in text and
+    JSON) and lone surrogates (no encoder writes them; JSON's ``\\ud800`` escapes make them).
+    Only display text goes through here; identifiers with them are refused instead."""
+    if _is_storable(text):
+        return text
+    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", text)
+
+
+def _is_storable(text: str) -> bool:
+    return text.isprintable() or not _UNSTORABLE.search(text)
+
+
+def _storable_values(value: Any) -> Any:
+    """``storable`` over every string of a JSON document (an address), keys included."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(key)): _storable_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable_values(item) for item in value]
+    return value
+
+
+def clipped(text: str, limit: int) -> str:
+    """Display text cut to ``limit`` characters, ending in an ellipsis when cut: a shown name
+    or number that is a little short still identifies the order; a failed import shows none."""
+    text = storable(text)
+    return text if len(text) <= limit else text[: limit - 1] + CLIPPED_MARK
+
+
+def _fitting(text: str | None, limit: int) -> str | None:
+    """``text``, or None when it cannot be stored as it is (too long, or holding NUL or a lone
+    surrogate): for values whose only use is to be compared (a SKU, a marketplace reference)
+    a changed copy could equal something else."""
+    if text is None or (len(text) <= limit and _is_storable(text)):
+        return text
+    return None
+
+
+def _quoted(text: str) -> str:
+    return repr(clipped(text, MESSAGE_ID_CHARS))
+
+
 @dataclass(frozen=True)
 class ImportLine:
+    """One order line as a mapper produces it, made to fit ``order_lines``.
+
+    The SKU and the listing and variant ids only serve to match our catalog and bindings,
+    whose columns are no wider: a longer one cannot match anything, so it is dropped and the
+    line is imported unmatched (shown to a person) instead of refusing the whole order. The
+    title is clipped. The line id identifies the line, so ``ImportOrder`` refuses a long one.
+    """
+
     external_line_id: str
     quantity: int
     unit_price: Decimal
@@ -64,13 +135,26 @@ class ImportLine:
     title: str = ""
     unit_price_presentment: Decimal | None = None
 
+    def __post_init__(self) -> None:
+        _set(self, "sku", _fitting(self.sku, EXTERNAL_REF_CHARS))
+        _set(self, "external_listing_id", _fitting(self.external_listing_id, EXTERNAL_REF_CHARS))
+        _set(self, "external_variant_id", _fitting(self.external_variant_id, EXTERNAL_REF_CHARS))
+        _set(self, "title", clipped(self.title, LINE_TITLE_CHARS))
+
+
+def _set(instance: object, name: str, value: Any) -> None:
+    """Assign on a frozen dataclass, from its own ``__post_init__`` only."""
+    object.__setattr__(instance, name, value)
+
 
 @dataclass(frozen=True)
 class ImportOrder:
     """One marketplace order as every connector's mapper produces it.
 
-    ``external_status`` is stored verbatim; the flags are the mapper's normalization of it. Line
-    quantities are current: after refunds and removals.
+    ``external_status`` is stored verbatim (clipped to its column, like the other display
+    text); the flags are the mapper's normalization of it. Line quantities are current: after
+    refunds and removals. What cannot be stored is refused with ``InvalidInput`` (connectors
+    report it as a bad answer), never left to fail the INSERT on every retry.
     """
 
     shop_id: int
@@ -93,18 +177,59 @@ class ImportOrder:
     shipping_address: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_codes()
+        _set(self, "external_number", clipped(self.external_number, EXTERNAL_NUMBER_CHARS))
+        _set(self, "external_status", clipped(self.external_status, EXTERNAL_STATUS_CHARS))
+        if self.customer_name is not None:
+            _set(self, "customer_name", clipped(self.customer_name, CUSTOMER_NAME_CHARS))
+        _set(self, "customer_email", _fitting(self.customer_email, CUSTOMER_EMAIL_CHARS))
+        _set(self, "shipping_address", _storable_values(self.shipping_address))
         seen: set[str] = set()
         for line in self.lines:
-            if line.quantity < 0:
-                raise InvalidInput(
-                    f"order {self.external_id}: line {line.external_line_id} "
-                    "has a negative quantity"
-                )
+            self._check_line(line)
             if line.external_line_id in seen:
                 raise InvalidInput(
                     f"order {self.external_id}: line {line.external_line_id} appears twice"
                 )
             seen.add(line.external_line_id)
+
+    def _check_codes(self) -> None:
+        """Identifiers and codes are refused, never cut: two orders whose ids share their
+        first 255 characters would be merged into one, and a cut code names another thing."""
+        if len(self.external_id) > EXTERNAL_ID_CHARS:
+            raise InvalidInput(
+                f"order {_quoted(self.external_id)}: the id is {len(self.external_id)} "
+                f"characters long; at most {EXTERNAL_ID_CHARS} can be stored"
+            )
+        if not _is_storable(self.external_id):
+            raise InvalidInput(
+                f"order {_quoted(storable(self.external_id))}: the id holds a NUL or a lone "
+                "surrogate, which cannot be stored"
+            )
+        for name in ("currency", "presentment_currency"):
+            code = getattr(self, name)
+            if code is not None and (len(code) > CURRENCY_CHARS or not _is_storable(code)):
+                raise InvalidInput(
+                    f"order {self.external_id}: {name} {_quoted(code)} is not a currency code"
+                )
+
+    def _check_line(self, line: ImportLine) -> None:
+        what = f"order {self.external_id}: line {_quoted(line.external_line_id)}"
+        if len(line.external_line_id) > EXTERNAL_ID_CHARS:
+            raise InvalidInput(
+                f"{what}: the line id is {len(line.external_line_id)} characters long; at most "
+                f"{EXTERNAL_ID_CHARS} can be stored"
+            )
+        if not _is_storable(line.external_line_id):
+            raise InvalidInput(f"{what}: the line id holds a NUL or a lone surrogate")
+        if isinstance(line.quantity, bool) or not isinstance(line.quantity, int):
+            raise InvalidInput(f"{what}: the quantity {line.quantity!r} is not a whole number")
+        if line.quantity < 0:
+            raise InvalidInput(f"{what} has a negative quantity")
+        if line.quantity > MAX_LINE_QUANTITY:
+            raise InvalidInput(  # the number itself may be thousands of digits: not quoted
+                f"{what}: the quantity is above {MAX_LINE_QUANTITY}, beyond any order"
+            )
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,9 @@ MINOR_DIGITS: dict[str, int] = {
 # markup) has well under 200 significant digits.
 MAX_MAGNITUDE = Decimal(10) ** 12
 MAX_PLACES = 18
+# A zero is refused only when its exponent is beyond this (either way): no arithmetic on bounded
+# inputs makes one, and it keeps a zero's plain notation short.
+ZERO_EXPONENT_LIMIT = 200
 
 # Sums and products here must be exact; a rounded intermediate is a bug, so it raises.
 _EXACT = Context(prec=200, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
@@ -123,10 +126,27 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
 
 
 def from_minor_units(units: int, currency: str) -> Decimal:
-    """An integer count of minor units as a Decimal with the currency's places (1234 -> 12.34)."""
+    """An integer count of minor units as a Decimal with the currency's places (1234 -> 12.34).
+
+    Bounded like every amount handed in (``to_minor_units`` of the result works): a count with
+    more digits than the exact context holds would otherwise surface as ``decimal.Inexact``.
+    """
     if isinstance(units, bool) or not isinstance(units, int):
         raise TypeError(f"units must be an int count of minor units, not {type(units).__name__}")
-    return Decimal(units).scaleb(-minor_digits(currency), context=_EXACT)
+    digits = minor_digits(currency)
+    bound = int(MAX_MAGNITUDE) * 10**digits  # int arithmetic: exact, no context involved
+    if abs(units) >= bound:  # not echoed: a huge int has no cheap text (nor a float) form
+        raise InvalidInput(
+            f"units out of range: a count of {currency} minor units must be below {bound:,} "
+            f"(amounts below {MAX_MAGNITUDE:,} {currency})"
+        )
+    return _from_units(units, digits)
+
+
+def _from_units(units: int, digits: int) -> Decimal:
+    """``units`` scaled down by ``digits`` places, unbounded: for the floor, which is computed
+    from bounded inputs (far under the exact context's precision) but may exceed the bound."""
+    return Decimal(units).scaleb(-digits, context=_EXACT)
 
 
 # --- rounding rules -----------------------------------------------------------------------------
@@ -333,7 +353,7 @@ def margin_floor(cost: Decimal, rule: PriceRule) -> Decimal:
     kept = 1 - Fraction(rule.fee_percent) / 100
     scale = 10 ** minor_digits(rule.currency)
     units = -((-needed * scale) // kept)  # ceiling of needed / kept in minor units
-    return from_minor_units(int(units), rule.currency)
+    return _from_units(int(units), minor_digits(rule.currency))
 
 
 def quote(base: BasePrice, rule: PriceRule) -> PriceQuote:
@@ -448,9 +468,19 @@ def _require_decimal(value: object, name: str) -> Decimal:
         )
     if not value.is_finite():
         raise InvalidInput(f"{name} {value}: must be a finite number")
-    exponent = value.as_tuple().exponent
-    too_fine = isinstance(exponent, int) and exponent < -MAX_PLACES and value != 0
-    if abs(value) >= MAX_MAGNITUDE or too_fine:
+    # Only context-free operations until the value is known to be in range: ``abs()`` or any
+    # arithmetic rounds in the default context first, which raises ``decimal.Overflow`` for
+    # 1E+999999999 and rounds 999999999999.999999999999999999 (30 digits) up to the bound.
+    # ``copy_abs``, comparisons and the exponent never round.
+    exponent = int(value.as_tuple().exponent)  # finite: never the 'n', 'N' or 'F' markers
+    if value.is_zero():
+        # A zero is in range whatever its places (arithmetic on bounded amounts leaves finer
+        # zeros: 0.00 x 0.125 is 0.00000), but not with an absurd exponent: in plain notation,
+        # as messages and marketplace payloads write amounts, 0E-999999999 is 10**9 characters.
+        out_of_range = abs(exponent) > ZERO_EXPONENT_LIMIT
+    else:
+        out_of_range = value.copy_abs() >= MAX_MAGNITUDE or exponent < -MAX_PLACES
+    if out_of_range:
         raise InvalidInput(
             f"{name} {value}: out of range; use less than {MAX_MAGNITUDE:,} "
             f"with at most {MAX_PLACES} decimal places"

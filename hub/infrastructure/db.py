@@ -78,6 +78,34 @@ def plain_decimal(value: Decimal) -> Decimal:
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 
 
+# TCP keepalives on every PostgreSQL connection: an idle connection whose server vanished
+# without a FIN/RST (a crashed host, a partition) is noticed after about
+# KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT = 19 s instead of the kernel's 2 hours.
+KEEPALIVE_IDLE_SECONDS = 10
+KEEPALIVE_INTERVAL_SECONDS = 3
+KEEPALIVE_COUNT = 3
+# Keepalives stay quiet while sent data is unacknowledged (a query sent into a black hole
+# would wait for the kernel's ~15 min of retransmissions); TCP_USER_TIMEOUT bounds that case.
+TCP_USER_TIMEOUT_MS = 20_000
+
+
+def postgres_connect_args(connect_timeout_seconds: int = 5) -> dict[str, int]:
+    """libpq options that turn a PostgreSQL outage into a prompt error rather than a hang.
+
+    Shared by the SQLAlchemy engine and any raw psycopg pool (``kwargs=`` of
+    ``psycopg_pool.AsyncConnectionPool``), so every connection of the hub fails alike.
+    """
+    return {
+        # libpq treats values below 2 as 2; 0 would mean "wait forever".
+        "connect_timeout": max(2, int(connect_timeout_seconds)),
+        "keepalives": 1,
+        "keepalives_idle": KEEPALIVE_IDLE_SECONDS,
+        "keepalives_interval": KEEPALIVE_INTERVAL_SECONDS,
+        "keepalives_count": KEEPALIVE_COUNT,
+        "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+    }
+
+
 def create_db_engine(
     url: str,
     *,
@@ -85,11 +113,26 @@ def create_db_engine(
     pool_size: int = 20,
     max_overflow: int = 20,
     busy_timeout_ms: int = 5000,
+    connect_timeout_seconds: int = 5,
+    pool_timeout_seconds: float = 10.0,
 ) -> Engine:
-    """Build the engine for the URL; call after fork, never at import time."""
+    """Build the engine for the URL; call after fork, never at import time.
+
+    On PostgreSQL a dead or unreachable server must surface as an error within seconds (so the
+    API can answer 503 and the worker can retry later) instead of holding a request and a
+    pooled connection: bounded connects, keepalives, a bounded wait for a pooled connection,
+    and a pre-ping that replaces connections killed by a server restart.
+    """
     if url.startswith("sqlite"):
         return _sqlite_engine(url, busy_timeout_ms)
-    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_timeout=pool_timeout_seconds,
+        connect_args=postgres_connect_args(connect_timeout_seconds),
+    )
     if schema:
         _set_search_path(engine, schema)
     return engine

@@ -306,6 +306,17 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(document, default=str).decode()
 
 
+# pika logs every failed connection attempt with a traceback at ERROR (the consumer's reconnects,
+# each /readyz probe): during a RabbitMQ outage that is hundreds of lines a minute saying one
+# thing, which Dramatiq's own "restarting consumer" warning and /readyz already say.
+QUIET_LOGGERS = {"pika": logging.CRITICAL}
+
+
+def quiet_noisy_loggers() -> None:
+    for name, quiet_level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quiet_level)
+
+
 def install_redaction(handler: logging.Handler) -> None:
     if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
         handler.addFilter(RedactingFilter())
@@ -327,6 +338,7 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    quiet_noisy_loggers()
     for existing in _every_handler():
         install_redaction(existing)
     log_context.install()  # the ids `log_context.bind` holds, on every line

@@ -12,6 +12,9 @@ from hub.infrastructure.clock import utcnow
 from hub.infrastructure.tables import BlankRow, table_of
 
 BLANKS = table_of(BlankRow)
+# Codes per ``IN`` list: a catalog import may name thousands, and chunks keep each statement's
+# bound parameters few whatever the document's size.
+CODES_PER_QUERY = 1000
 
 
 class SqlStockRepository:
@@ -45,6 +48,18 @@ class SqlStockRepository:
         if not ids:
             return set()
         return set(self._db.execute(select(BLANKS.c.id).where(BLANKS.c.id.in_(ids))).scalars())
+
+    def ids_by_code(self, codes: Iterable[str]) -> dict[str, int]:
+        wanted = sorted(set(codes))
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), CODES_PER_QUERY):
+            rows = self._db.execute(
+                select(BLANKS.c.code, BLANKS.c.id).where(
+                    BLANKS.c.code.in_(wanted[start : start + CODES_PER_QUERY])
+                )
+            )
+            found.update({row.code: row.id for row in rows})
+        return found
 
     def set_on_hand(self, blank_id: int, on_hand: int) -> None:
         self._db.execute(

@@ -21,6 +21,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from hub.domain.orders import (
+    CURRENCY_CHARS,
+    CUSTOMER_EMAIL_CHARS,
+    CUSTOMER_NAME_CHARS,
+    EXTERNAL_ID_CHARS,
+    EXTERNAL_NUMBER_CHARS,
+    EXTERNAL_REF_CHARS,
+    EXTERNAL_STATUS_CHARS,
+    LINE_TITLE_CHARS,
+)
 from hub.infrastructure.db import Base, JsonDocument, Money, UTCDateTime
 
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
@@ -155,9 +165,9 @@ class OrderRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     seller_id: Mapped[int] = mapped_column(ForeignKey("sellers.id"))
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
-    external_id: Mapped[str] = mapped_column(String(255))
-    external_number: Mapped[str] = mapped_column(String(255))
-    external_status: Mapped[str] = mapped_column(String(255))
+    external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_CHARS))
+    external_number: Mapped[str] = mapped_column(String(EXTERNAL_NUMBER_CHARS))
+    external_status: Mapped[str] = mapped_column(String(EXTERNAL_STATUS_CHARS))
     status: Mapped[str] = mapped_column(String(32))
     needs_review: Mapped[bool] = mapped_column(Boolean)
     review_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -165,12 +175,12 @@ class OrderRow(Base):
     cancelled: Mapped[bool] = mapped_column(Boolean)
     refunded: Mapped[bool] = mapped_column(Boolean)
     externally_fulfilled: Mapped[bool] = mapped_column(Boolean)
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(CURRENCY_CHARS))
     total: Mapped[Decimal] = mapped_column(Money)
-    presentment_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    presentment_currency: Mapped[str | None] = mapped_column(String(CURRENCY_CHARS), nullable=True)
     total_presentment: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
-    customer_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    customer_email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    customer_name: Mapped[str | None] = mapped_column(String(CUSTOMER_NAME_CHARS), nullable=True)
+    customer_email: Mapped[str | None] = mapped_column(String(CUSTOMER_EMAIL_CHARS), nullable=True)
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     # When the buyer's personal data was removed (on request or by retention); never undone.
     buyer_redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -195,11 +205,15 @@ class OrderLineRow(Base):
     __table_args__ = (UniqueConstraint("order_id", "external_line_id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
-    external_line_id: Mapped[str] = mapped_column(String(255))
-    external_listing_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    external_variant_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    sku: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    title: Mapped[str] = mapped_column(String(500))
+    external_line_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_CHARS))
+    external_listing_id: Mapped[str | None] = mapped_column(
+        String(EXTERNAL_REF_CHARS), nullable=True
+    )
+    external_variant_id: Mapped[str | None] = mapped_column(
+        String(EXTERNAL_REF_CHARS), nullable=True
+    )
+    sku: Mapped[str | None] = mapped_column(String(EXTERNAL_REF_CHARS), nullable=True)
+    title: Mapped[str] = mapped_column(String(LINE_TITLE_CHARS))
     quantity: Mapped[int] = mapped_column(Integer)
     fulfilled_quantity: Mapped[int] = mapped_column(Integer)
     reserved_quantity: Mapped[int] = mapped_column(Integer)

@@ -193,6 +193,15 @@ def pull_orders(
         except TransientError as error:
             _continue(runtime, shop_id, page_cursor, start, high, error.retry_after or 5.0)
             return None
+        except PermanentError as error:
+            # A page the marketplace answered but we cannot read: retrying now gives the same
+            # answer. The cursor stays where it is, so nothing is skipped; the next scheduled
+            # pull reads the page again (and webhooks still bring single orders in).
+            log.error(
+                "order pull stopped: the marketplace's page is unreadable",
+                extra={"shop_id": shop_id, "reason": str(error)},
+            )
+            return None
         if page.high_water_mark is not None:
             high = max(high, page.high_water_mark) if high else page.high_water_mark
         _import_page(runtime, shop, page.orders, high if sorted_stream else None)
@@ -209,12 +218,21 @@ def pull_orders(
 def _import_page(
     runtime: SyncRuntime, shop: Shop, orders: tuple[ImportOrder, ...], advance_to: datetime | None
 ) -> None:
-    with runtime.container.uow() as uow:
-        for order in orders:
+    """One short transaction per order, then the cursor in its own.
+
+    A whole page in one transaction holds the row locks of every blank its orders reserve
+    until the last order is in, and webhook imports of the same orders take them in another
+    order: after an outage, when both work off a backlog at once, they deadlock. The cursor
+    moves only after every order of the page is committed, so a crash in between re-reads the
+    page and the imports, idempotent by external id, change nothing.
+    """
+    for order in orders:
+        with runtime.container.uow() as uow:
             import_order(uow, order, shop=shop)
-        if advance_to is not None:
-            cursors.advance(uow.connection, shop.id or 0, ORDER_STREAM, advance_to)
-        uow.commit()
+            uow.commit()
+    if advance_to is not None:
+        with runtime.container.engine.begin() as db:
+            cursors.advance(db, shop.id or 0, ORDER_STREAM, advance_to)
 
 
 def _scan_start(

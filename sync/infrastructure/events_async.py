@@ -13,6 +13,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
+from hub.infrastructure.db import postgres_connect_args
 from sync.infrastructure.events import (
     PROCESS_ACTOR,
     PROCESS_QUEUE,
@@ -54,14 +55,30 @@ SELECT (SELECT id FROM ev) AS event_id, (SELECT status FROM ev) AS status,
 
 
 class AsyncEventStore:
-    def __init__(self, database_url: str, *, schema: str | None, max_size: int) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        schema: str | None,
+        max_size: int,
+        connect_timeout_seconds: int,
+        pool_timeout_seconds: float,
+    ) -> None:
+        """The ingress pool fails fast while PostgreSQL is away (so the webhook answers 503 and
+        the marketplace redelivers) and hands out no connection the outage killed (``check``)."""
         url = make_url(database_url).set(drivername="postgresql")
         options = f"-c search_path={schema}" if schema else None
         self._pool = AsyncConnectionPool(
             url.render_as_string(hide_password=False),
             min_size=2,
             max_size=max_size,
-            kwargs={"autocommit": True, **({"options": options} if options else {})},
+            kwargs={
+                "autocommit": True,
+                **postgres_connect_args(connect_timeout_seconds),
+                **({"options": options} if options else {}),
+            },
+            timeout=pool_timeout_seconds,
+            check=AsyncConnectionPool.check_connection,
             open=False,
         )
 

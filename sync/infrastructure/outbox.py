@@ -25,6 +25,8 @@ __all__ = ["OUTBOX", "OutboxMessage", "Publisher", "Relay", "add_message", "clai
 log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(seconds=30)
 CLAIM_BATCH = 200
+RELAY_FAILURE_PAUSE_SECONDS = 1.0  # a failed pass waits this long before the next
+LISTEN_MAX_PAUSE_SECONDS = 5.0  # longest wait between LISTEN reconnects; publishers poll anyway
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,28 @@ class Publisher:
                 return published
 
 
+class FailureReport:
+    """One traceback per run of failures, then silence until it works again.
+
+    A relay thread retries every second while a service is away: logging each failure would
+    write thousands of identical tracebacks during an outage and bury everything else.
+    """
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._failures = 0
+
+    def failed(self) -> None:
+        self._failures += 1
+        if self._failures == 1:
+            log.exception("%s failed; retrying quietly until it works again", self._what)
+
+    def succeeded(self) -> None:
+        if self._failures:
+            log.warning("%s works again after %d failures", self._what, self._failures)
+            self._failures = 0
+
+
 class Relay:
     """Publishes what others left: woken by LISTEN/NOTIFY on PostgreSQL, else a short poll.
 
@@ -152,23 +176,27 @@ class Relay:
 
     def run_forever(self) -> None:
         """The waiting loop: wake the publishers on a NOTIFY or after the poll interval."""
+        failures = FailureReport("outbox relay wait")
         while not self._stop.is_set():
             try:
                 self._wait(self._poll)
+                failures.succeeded()
             except Exception:
-                log.exception("outbox relay wait failed")
-                self._stop.wait(1.0)
+                failures.failed()
+                self._stop.wait(RELAY_FAILURE_PAUSE_SECONDS)
             self._work.set()
 
     def _publish_forever(self) -> None:
+        failures = FailureReport("outbox relay pass")
         while not self._stop.is_set():
             try:
                 if self._publisher.publish() == 0:
                     self._work.wait(self._poll)
                     self._work.clear()
+                failures.succeeded()
             except Exception:  # the database or broker blinked: keep relaying
-                log.exception("outbox relay pass failed")
-                self._stop.wait(1.0)
+                failures.failed()
+                self._stop.wait(RELAY_FAILURE_PAUSE_SECONDS)
 
     def start(self) -> None:
         targets = [(self.run_forever, "outbox-relay-wait")] + [
@@ -199,12 +227,14 @@ class Listener:
     listening would leave webhooks to the stale-event sweep.
     """
 
-    def __init__(self, engine: Engine, schema: str | None) -> None:
+    def __init__(self, engine: Engine, schema: str | None, *, connect_timeout: int) -> None:
         self._postgres = engine.dialect.name == "postgresql"
         self._url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._channel = notify_channel(schema)
+        self._connect_timeout = connect_timeout
         self._connection: Any = None
         self._sleep = threading.Event()
+        self._pause = 0.0  # grows while PostgreSQL stays away; the relay polls meanwhile
 
     def __call__(self, seconds: float) -> None:
         if not self._postgres:
@@ -212,18 +242,23 @@ class Listener:
             return
         try:
             connection = self._connect()
+            self._pause = 0.0
             for _ in connection.notifies(timeout=seconds, stop_after=1):
                 return
-        except Exception:
-            log.warning("outbox LISTEN connection lost; reopening", exc_info=True)
+        except Exception as error:
+            if not self._pause:
+                log.warning("outbox LISTEN connection lost (%s); reopening", type(error).__name__)
             self.close()
-            self._sleep.wait(seconds)
+            self._pause = min(max(seconds, self._pause * 2), LISTEN_MAX_PAUSE_SECONDS)
+            self._sleep.wait(self._pause)
 
     def _connect(self) -> Any:
         if self._connection is None or self._connection.closed:
             import psycopg
 
-            self._connection = psycopg.connect(self._url, autocommit=True)
+            self._connection = psycopg.connect(
+                self._url, autocommit=True, connect_timeout=self._connect_timeout
+            )
             self._connection.execute(f"LISTEN {self._channel}")
         return self._connection
 
@@ -236,5 +271,5 @@ class Listener:
                 log.debug("closing the LISTEN connection failed", exc_info=True)
 
 
-def listener(engine: Engine, schema: str | None) -> Listener:
-    return Listener(engine, schema)
+def listener(engine: Engine, schema: str | None, *, connect_timeout: int) -> Listener:
+    return Listener(engine, schema, connect_timeout=connect_timeout)

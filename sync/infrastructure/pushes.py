@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, delete, select, update
 
-from hub.domain.shops import PushKind
+from hub.domain.shops import PushKind, ShopStatus
 from hub.domain.stock import available_quantity
 from hub.infrastructure.bindings import BINDINGS, STATES, VARIANTS, SqlBindingRepository
-from hub.infrastructure.outbound import PUSH_ACTORS, TRIGGERS, add_message
+from hub.infrastructure.outbound import OPERATIONS, PUSH_ACTORS, TRIGGERS, add_message
+from hub.infrastructure.shops import SHOPS
+from sync.infrastructure import operations as ops
 
 
 @dataclass(frozen=True)
@@ -38,24 +41,51 @@ class Member:
     price: Decimal | None = None
 
 
+def forgotten_pushes() -> Select[tuple[str, int]]:
+    """(kind, shop) pairs whose bindings are due although nothing is queued to push them: no
+    trigger and no active operation of the shop. For the scheduler's sweep.
+
+    A change queues no trigger of its own when one exists (``ON CONFLICT DO NOTHING``, so
+    imports never wait on each other for it), and a push that took that trigger a moment
+    earlier cannot see the change's uncommitted version: the change is then left due with
+    nothing to push it. Rare (the commit must land between the push's take and its read), but
+    lost work, so the sweep queues it again; paused shops keep their due bindings on purpose.
+    """
+    active_operation = (
+        select(OPERATIONS.c.id)
+        .where(
+            OPERATIONS.c.shop_id == BINDINGS.c.shop_id,
+            OPERATIONS.c.status.in_((ops.QUEUED, ops.RUNNING)),
+        )
+        .exists()
+    )
+    return (
+        select(STATES.c.kind, BINDINGS.c.shop_id)
+        .join(BINDINGS, BINDINGS.c.id == STATES.c.binding_id)
+        .join(SHOPS, SHOPS.c.id == BINDINGS.c.shop_id)
+        .where(
+            STATES.c.kind.in_([kind.value for kind in PUSH_ACTORS]),
+            STATES.c.desired_version > STATES.c.pushed_version,
+            SHOPS.c.status == ShopStatus.ACTIVE.value,
+            ~active_operation,
+        )
+        .distinct()
+    )
+
+
 def take_trigger(db: Connection, kind: str, shop_id: int) -> None:
     """From here on a new change queues a new push; this one covers everything before."""
     db.execute(delete(TRIGGERS).where(TRIGGERS.c.kind == kind, TRIGGERS.c.shop_id == shop_id))
 
 
-def due_bindings(db: Connection, shop_id: int, kind: str) -> list[DueBinding]:
+def _due_rows(
+    db: Connection, shop_id: int, kind: str, columns: Sequence[ColumnElement[Any]]
+) -> list[Sequence[Any]]:
+    """``columns`` of the shop's bindings whose ``kind`` state wants a newer version than the
+    one pushed, in binding order; each kind of push reads what its own batch needs."""
     query = (
-        select(
-            BINDINGS.c.id,
-            BINDINGS.c.external_listing_id,
-            BINDINGS.c.external_variant_id,
-            BINDINGS.c.external_inventory_item_id,
-            VARIANTS.c.sku,
-            BINDINGS.c.last_pushed_quantity,
-            STATES.c.desired_version,
-            BINDINGS.c.listed_price,
-            BINDINGS.c.last_pushed_price,
-        )
+        select(*columns)
+        .select_from(BINDINGS)
         .join(STATES, STATES.c.binding_id == BINDINGS.c.id)
         .join(VARIANTS, VARIANTS.c.id == BINDINGS.c.variant_id)
         .where(
@@ -65,7 +95,22 @@ def due_bindings(db: Connection, shop_id: int, kind: str) -> list[DueBinding]:
         )
         .order_by(BINDINGS.c.id)
     )
-    return [DueBinding(*row) for row in db.execute(query)]
+    return list(db.execute(query))
+
+
+def due_bindings(db: Connection, shop_id: int, kind: str) -> list[DueBinding]:
+    columns = (
+        BINDINGS.c.id,
+        BINDINGS.c.external_listing_id,
+        BINDINGS.c.external_variant_id,
+        BINDINGS.c.external_inventory_item_id,
+        VARIANTS.c.sku,
+        BINDINGS.c.last_pushed_quantity,
+        STATES.c.desired_version,
+        BINDINGS.c.listed_price,
+        BINDINGS.c.last_pushed_price,
+    )
+    return [DueBinding(*row) for row in _due_rows(db, shop_id, kind, columns)]
 
 
 def quantities(db: Connection, shop_id: int, buffer: int, maximum: int) -> dict[int, int]:
@@ -183,27 +228,17 @@ class DueImageBinding:
 
 
 def due_image_bindings(db: Connection, shop_id: int, kind: str) -> list[DueImageBinding]:
-    query = (
-        select(
-            BINDINGS.c.id,
-            BINDINGS.c.variant_id,
-            VARIANTS.c.product_id,
-            BINDINGS.c.external_listing_id,
-            BINDINGS.c.last_pushed_image_keys,
-            STATES.c.desired_version,
-        )
-        .join(STATES, STATES.c.binding_id == BINDINGS.c.id)
-        .join(VARIANTS, VARIANTS.c.id == BINDINGS.c.variant_id)
-        .where(
-            BINDINGS.c.shop_id == shop_id,
-            STATES.c.kind == kind,
-            STATES.c.desired_version > STATES.c.pushed_version,
-        )
-        .order_by(BINDINGS.c.id)
+    columns = (
+        BINDINGS.c.id,
+        BINDINGS.c.variant_id,
+        VARIANTS.c.product_id,
+        BINDINGS.c.external_listing_id,
+        BINDINGS.c.last_pushed_image_keys,
+        STATES.c.desired_version,
     )
     return [
         DueImageBinding(row[0], row[1], row[2], row[3], list(row[4]) if row[4] else None, row[5])
-        for row in db.execute(query)
+        for row in _due_rows(db, shop_id, kind, columns)
     ]
 
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from redis import Redis, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from connectors.contract import RateLimited
 from connectors.ratelimit import (
@@ -25,6 +27,9 @@ from connectors.ratelimit import (
     RequestWindows,
     wait_inline,
 )
+
+# The wait before asking again when Redis is away (the worker passes HUB_OUTAGE_RETRY_SECONDS).
+DEFAULT_OUTAGE_RETRY_SECONDS = 2.0
 
 # Returns "0" when the cost was taken, else the seconds to wait, as a string (floats survive).
 COST_ACQUIRE = """
@@ -137,10 +142,12 @@ class RedisRateLimiter:
         *,
         prefix: str,
         max_inline_wait: float = DEFAULT_MAX_INLINE_WAIT,
+        outage_retry_seconds: float = DEFAULT_OUTAGE_RETRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._redis = client
+        self._outage_retry_seconds = outage_retry_seconds
         self._prefix = prefix
         self.max_inline_wait = max_inline_wait
         self._clock = clock
@@ -186,18 +193,26 @@ class RedisRateLimiter:
         capacity: float | None = None,
         restore_per_second: float | None = None,
     ) -> None:
-        self._cost_feedback(
-            keys=[self._cost_key(budget, account)],
-            args=[
-                repr(float(available)),
-                "" if capacity is None else repr(float(capacity)),
-                "" if restore_per_second is None else repr(float(restore_per_second)),
-                BUCKET_TTL_SECONDS,
-            ],
+        self._best_effort(
+            "feedback",
+            lambda: self._cost_feedback(
+                keys=[self._cost_key(budget, account)],
+                args=[
+                    repr(float(available)),
+                    "" if capacity is None else repr(float(capacity)),
+                    "" if restore_per_second is None else repr(float(restore_per_second)),
+                    BUCKET_TTL_SECONDS,
+                ],
+            ),
         )
 
     def refund(self, budget: CostBucket, account: str, cost: float) -> None:
-        self._cost_refund(keys=[self._cost_key(budget, account)], args=[repr(float(cost))])
+        self._best_effort(
+            "refund",
+            lambda: self._cost_refund(
+                keys=[self._cost_key(budget, account)], args=[repr(float(cost))]
+            ),
+        )
 
     def sync_window(
         self, budget: RequestWindows, account: str, *, period: float, remaining: int
@@ -205,12 +220,40 @@ class RedisRateLimiter:
         limit = next((lim for lim, per in budget.windows if per == period), None)
         if limit is None:
             return
-        self._window_sync(
-            keys=[self._window_key(budget, account, period)],
-            args=[limit, period, remaining, self._unique()],
+        self._best_effort(
+            "window sync",
+            lambda: self._window_sync(
+                keys=[self._window_key(budget, account, period)],
+                args=[limit, period, remaining, self._unique()],
+            ),
         )
 
+    @staticmethod
+    def _best_effort(what: str, call: Callable[[], object]) -> None:
+        """Corrections after a request was sent: losing one to a Redis outage only makes the
+        shared budget a little less exact, while raising would fail work that already
+        reached the marketplace (and would be sent again on retry)."""
+        try:
+            call()
+        except RedisError as error:
+            log.warning("rate-limit %s skipped: %s", what, type(error).__name__)
+
     def _attempt(self, budget: Budget, account: str, cost: float) -> float:
+        """Redis away means no budget can be proven free: the caller waits as if it were spent.
+
+        Sending anyway would let every worker exceed the marketplace's limit together; failing
+        would spend the operation's retries on our own outage. A RateLimited with a short
+        retry_after makes the operation wait its turn like any other throttled call.
+        """
+        try:
+            return self._spend(budget, account, cost)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise RateLimited(
+                f"{budget.name}: the shared rate limiter is unreachable",
+                retry_after=self._outage_retry_seconds,
+            ) from error
+
+    def _spend(self, budget: Budget, account: str, cost: float) -> float:
         if isinstance(budget, CostBucket):
             answer: Any = self._cost_acquire(
                 keys=[self._cost_key(budget, account)],

@@ -6,11 +6,14 @@ is declared, so embedded mode can never quietly try RabbitMQ.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import dramatiq
-from dramatiq.broker import Broker
+from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -23,14 +26,59 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from hub.infrastructure.outages import is_outage
 from hub.settings import Settings
 from sync.infrastructure.outbox import OutboxMessage
+
+log = logging.getLogger(__name__)
 
 QUEUES = ("webhooks", "orders", "catalog", "stock", "images", "fulfillment", "maintenance")
 RETRY_CEILING = 5  # budgets live in the database; Dramatiq's count is only a ceiling above them
 
 
-def middleware() -> list[Middleware]:
+class OutageRetries(Retries):
+    """Retries that do not count our own outages against the work.
+
+    While PostgreSQL, Redis or RabbitMQ is away every message fails within milliseconds, and
+    Dramatiq's count would dead-letter a whole backlog in seconds although nothing is wrong
+    with the work itself. A failure classified as an outage puts the message back after
+    ``HUB_OUTAGE_RETRY_SECONDS`` with its count untouched; any other failure counts as before.
+    Only the first message of an outage is logged with its reason, so a long outage does not
+    flood the logs.
+    """
+
+    def __init__(self, *, outage_retry_seconds: float, **options: Any) -> None:
+        super().__init__(**options)
+        self.outage_delay_ms = max(1, int(outage_retry_seconds * 1000))
+        self._reported = threading.Event()
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None or not is_outage(exception):
+            if exception is None:
+                self._reported.clear()
+            super().after_process_message(  # type: ignore[no-untyped-call]
+                broker, message, result=result, exception=exception
+            )
+            return
+        if not self._reported.is_set():
+            self._reported.set()
+            log.warning(
+                "work put back: a service is unreachable (%s); retrying every %.1f s",
+                type(exception).__name__,
+                self.outage_delay_ms / 1000,
+            )
+        # As Retries itself does: the proxy forwards everything to the message it wraps.
+        broker.enqueue(message, delay=self.outage_delay_ms)  # type: ignore[arg-type]
+
+
+def middleware(settings: Settings) -> list[Middleware]:
     """Explicit and ordered; each line says why it is here."""
     return [
         # Drop a message older than its actor's max_age: a stale pull is replaced by the next.
@@ -42,7 +90,13 @@ def middleware() -> list[Middleware]:
         Callbacks(),
         Pipelines(),
         # A ceiling for crashes only: waits are new messages, never Retry (which counts here).
-        Retries(max_retries=RETRY_CEILING, min_backoff=1_000, max_backoff=60_000),
+        # Outages (database, cache, broker) wait and retry without spending the count.
+        OutageRetries(
+            outage_retry_seconds=settings.outage_retry_seconds,
+            max_retries=RETRY_CEILING,
+            min_backoff=1_000,
+            max_backoff=60_000,
+        ),
         # Actors can read their message id (the outbox row id) for logs.
         CurrentMessage(),
     ]
@@ -54,10 +108,10 @@ def build_broker(settings: Settings) -> Broker:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         broker = RabbitmqBroker(
-            url=settings.broker_url, confirm_delivery=True, middleware=middleware()
+            url=settings.broker_url, confirm_delivery=True, middleware=middleware(settings)
         )
     else:
-        broker = StubBroker(middleware=middleware())
+        broker = StubBroker(middleware=middleware(settings))
     for queue in QUEUES:
         broker.declare_queue(queue_name(settings, queue))
     dramatiq.set_broker(broker)

@@ -46,7 +46,11 @@ class SyncEngine:
         self.worker.start()
 
     def start_relay(self) -> None:
-        wait = listener(self.container.engine, self.settings.db_schema)
+        wait = listener(
+            self.container.engine,
+            self.settings.db_schema,
+            connect_timeout=self.settings.db_connect_timeout_seconds,
+        )
         self.relay = Relay(
             self.runtime.publisher,
             wait_for_work=wait,

@@ -113,8 +113,13 @@ def build_limiter(container: Container) -> RateLimiter:
     settings = container.settings
     if settings.cache_url:
         return RedisRateLimiter(
-            Redis.from_url(settings.cache_url),
+            Redis.from_url(
+                settings.cache_url,
+                socket_timeout=settings.cache_timeout_seconds,
+                socket_connect_timeout=settings.cache_timeout_seconds,
+            ),
             prefix=settings.cache_key_prefix,
             max_inline_wait=settings.rate_limit_max_inline_wait,
+            outage_retry_seconds=settings.outage_retry_seconds,
         )
     return InProcessRateLimiter(max_inline_wait=settings.rate_limit_max_inline_wait)

@@ -18,13 +18,19 @@ from sqlalchemy import select, update
 
 from hub.domain.shops import ShopStatus
 from hub.infrastructure.clock import utcnow
-from hub.infrastructure.outbound import PULL_TRIGGER_KIND, TRIGGERS, trigger_actor
+from hub.infrastructure.outages import is_outage
+from hub.infrastructure.outbound import (
+    PULL_TRIGGER_KIND,
+    TRIGGERS,
+    trigger_actor,
+    trigger_pushes,
+)
 from sync.application import orders_in, privacy
 from sync.application.catalog_jobs import request_catalog_pull
 from sync.application.onboarding import request_webhook_check
 from sync.application.retention import Pruning, Retention, prune
 from sync.application.scheduling import due, pull_interval_seconds
-from sync.infrastructure import events
+from sync.infrastructure import events, pushes
 from sync.infrastructure import operations as ops
 from sync.infrastructure.outbox import add_message
 from sync.worker.runtime import SyncRuntime
@@ -39,8 +45,14 @@ PRUNING_BUDGET = 20_000  # rows read per kind per tick: a backlog goes on at the
 
 
 class LeaderLock:
-    def __init__(self, redis_url: str | None, key: str) -> None:
-        self._redis = Redis.from_url(redis_url) if redis_url else None
+    def __init__(self, redis_url: str | None, key: str, timeout_seconds: float) -> None:
+        self._redis = (
+            Redis.from_url(
+                redis_url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
+            )
+            if redis_url
+            else None
+        )
         self._key = key
         self._me = uuid.uuid4().hex
 
@@ -59,7 +71,11 @@ class Scheduler:
     def __init__(self, runtime: SyncRuntime) -> None:
         self.runtime = runtime
         settings = runtime.container.settings
-        self._lock = LeaderLock(settings.cache_url, f"{settings.cache_key_prefix}scheduler:leader")
+        self._lock = LeaderLock(
+            settings.cache_url,
+            f"{settings.cache_key_prefix}scheduler:leader",
+            timeout_seconds=settings.cache_timeout_seconds,
+        )
         self._last_pull: dict[int, datetime] = {}
         self._last_catalog: dict[int, datetime] = {}
         self._last_webhook_check: dict[int, datetime] = {}
@@ -76,20 +92,30 @@ class Scheduler:
         self._scheduler.shutdown(wait=False)
 
     def tick(self) -> None:
-        if not self._lock.held():
-            return
+        """One pass of every periodic duty; an outage skips the pass and the next tick retries.
+
+        The leader check is inside the guard: a Redis outage must not kill the scheduler thread.
+        """
         try:
+            if not self._lock.held():
+                return
             self.enqueue_due_pulls()
             self.sweep_stale_events()
             sweep_operations(self.runtime)
             sweep_lost_triggers(self.runtime)
+            sweep_forgotten_pushes(self.runtime)
             self.enqueue_due_catalog_pulls()
             self.enqueue_due_webhook_checks()
             self.runtime.publisher.publish()  # the outbox sweep: whatever a relay left behind
             self.redact_expired_buyer_data()
             self.prune_expired_rows()
-        except Exception:
-            log.exception("scheduler tick failed")
+        except Exception as error:
+            if is_outage(error):
+                log.warning(
+                    "scheduler tick skipped: a service is unreachable (%s)", type(error).__name__
+                )
+            else:
+                log.exception("scheduler tick failed")
 
     def enqueue_due_pulls(self, now: datetime | None = None) -> list[int]:
         settings = self.runtime.container.settings
@@ -247,6 +273,20 @@ def sweep_operations(runtime: SyncRuntime, stuck_after: timedelta | None = None)
             swept.append(operation.id)
     runtime.publisher.publish(ids=ids)
     return swept
+
+
+def sweep_forgotten_pushes(runtime: SyncRuntime) -> list[tuple[str, int]]:
+    """Queue a push for due bindings nothing is queued to push (see ``forgotten_pushes``)."""
+    with runtime.container.engine.begin() as db:
+        queued = trigger_pushes(
+            db,
+            pushes.forgotten_pushes(),
+            debounce_ms=runtime.container.settings.push_debounce_ms,
+        )
+    if queued:
+        log.warning("due bindings had no push queued; queued again", extra={"pushes": queued})
+        runtime.publisher.publish()
+    return queued
 
 
 def sweep_lost_triggers(runtime: SyncRuntime, grace: timedelta = timedelta(minutes=1)) -> int:

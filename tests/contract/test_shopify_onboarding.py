@@ -18,14 +18,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-from starlette.types import Receive, Scope, Send
 
 from connectors.contract import (
     AuthError,
@@ -41,10 +40,10 @@ from connectors.contract import (
     WebhookRegistry,
 )
 from connectors.ratelimit import InProcessRateLimiter
-from connectors.sandbox_server import serve_in_thread
 from connectors.shopify.connector import DEFAULT_SCOPES, ShopifyConnector
 from connectors.shopify.sandbox import ShopifySandbox
 from hub.domain.errors import InvalidInput
+from tests.contract.conftest import FakeClock, Switchboard
 from tests.contract.shopify_double import CURRENT_SECRET, FAST_RESTORE, PREVIOUS_SECRET
 
 CLIENT_ID = "hub-client-id"
@@ -52,32 +51,6 @@ REDIRECT_URI = "https://hub.example/oauth/shopify/callback"
 HOOKS = "https://hub.example/webhooks/shopify"
 STATE = "state-4f1c9b"
 CALLBACK_KEYS = {"code", "hmac", "host", "shop", "state", "timestamp"}
-
-
-@dataclass
-class FakeClock:
-    now: float = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Switchboard:
-    """One server for the module, forwarding to the current test's sandbox."""
-
-    def __init__(self) -> None:
-        self.target: ShopifySandbox | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None, "no sandbox is plugged in"
-        await self.target.app(scope, receive, send)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve_in_thread(switchboard) as url:
-        yield switchboard, url
 
 
 @pytest.fixture
@@ -96,8 +69,8 @@ def sandbox(clock: FakeClock) -> ShopifySandbox:
 
 
 @pytest.fixture
-def base_url(server: tuple[Switchboard, str], sandbox: ShopifySandbox) -> Iterator[str]:
-    switchboard, url = server
+def base_url(shopify_server: tuple[Switchboard, str], sandbox: ShopifySandbox) -> Iterator[str]:
+    switchboard, url = shopify_server
     switchboard.target = sandbox
     yield url
     switchboard.target = None

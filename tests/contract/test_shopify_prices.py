@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from starlette.types import Receive, Scope, Send
 
 from connectors.contract import (
     ConnectorConfig,
@@ -40,33 +38,14 @@ from connectors.contract import (
     StockLevel,
 )
 from connectors.ratelimit import InProcessRateLimiter
-from connectors.sandbox_server import serve_in_thread
 from connectors.shopify import mappers, queries
 from connectors.shopify.client import requested_cost
 from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.sandbox import ShopifySandbox
+from tests.contract.conftest import FakeClock, Switchboard
 
 PRODUCT_A = "gid://shopify/Product/1"
 PRODUCT_B = "gid://shopify/Product/2"
-
-
-@dataclass
-class FakeClock:
-    now: float = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Switchboard:
-    """One server for the module, forwarding to the current test's sandbox."""
-
-    def __init__(self) -> None:
-        self.target: ShopifySandbox | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None, "no sandbox is plugged in"
-        await self.target.app(scope, receive, send)
 
 
 class RecordingTransport(httpx.HTTPTransport):
@@ -81,13 +60,6 @@ class RecordingTransport(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve_in_thread(switchboard) as url:
-        yield switchboard, url
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()  # frozen: the sandbox's bucket refills only when a test says so
@@ -99,8 +71,8 @@ def sandbox(clock: FakeClock) -> ShopifySandbox:
 
 
 @pytest.fixture
-def shop(server: tuple[Switchboard, str], sandbox: ShopifySandbox) -> Iterator[ShopContext]:
-    switchboard, url = server
+def shop(shopify_server: tuple[Switchboard, str], sandbox: ShopifySandbox) -> Iterator[ShopContext]:
+    switchboard, url = shopify_server
     switchboard.target = sandbox
     yield shop_for(sandbox, url)
     switchboard.target = None
@@ -412,11 +384,11 @@ def test_a_negative_price_is_a_permanent_error_carrying_shopifys_message(
 
 
 def test_a_throttled_mutation_raises_rate_limited_and_applies_nothing(
-    server: tuple[Switchboard, str], clock: FakeClock, connector: ShopifyConnector
+    shopify_server: tuple[Switchboard, str], clock: FakeClock, connector: ShopifyConnector
 ) -> None:
     """https://shopify.dev/docs/api/usage/limits: THROTTLED in an HTTP 200 when the bucket
     cannot hold the requested cost; the wait is (requested - available) / restore rate."""
-    switchboard, url = server
+    switchboard, url = shopify_server
     tiny = ShopifySandbox(clock=clock, bucket_size=20.0, restore_rate=1.0)
     switchboard.target = tiny
     try:

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,27 +23,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from connectors.sandbox_server import serve_in_thread
 from connectors.shopify import queries
 from connectors.shopify.sandbox import SCHEMA, ShopifySandbox
+from tests.contract.conftest import FakeClock, Switchboard
 
 SINCE = "updated_at:>'2026-01-01T00:00:00Z'"
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@dataclass
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    now: float = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -57,28 +43,9 @@ def sandbox(clock: FakeClock) -> ShopifySandbox:
     return ShopifySandbox(clock=clock)
 
 
-class Switchboard:
-    """One uvicorn server for the module, forwarding to the current test's sandbox: starting
-    and stopping a server per test would cost more than the tests themselves."""
-
-    def __init__(self) -> None:
-        self.target: ShopifySandbox | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None, "no sandbox is plugged in"
-        await self.target.app(scope, receive, send)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve_in_thread(switchboard) as url:
-        yield switchboard, url
-
-
 @pytest.fixture
-def base_url(server: tuple[Switchboard, str], sandbox: ShopifySandbox) -> Iterator[str]:
-    switchboard, url = server
+def base_url(shopify_server: tuple[Switchboard, str], sandbox: ShopifySandbox) -> Iterator[str]:
+    switchboard, url = shopify_server
     switchboard.target = sandbox
     yield url
     switchboard.target = None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -43,6 +43,7 @@ from hub.settings import Settings
 from sync.worker.engine import SyncEngine
 from sync.worker.scheduler import Scheduler
 from tests.conftest import ADMIN_KEY, Backend
+from tests.e2e.conftest import wait_until
 
 SHOPIFY_CLIENT_ID = "hub-e2e-client"
 SHOPIFY_SECRET = "shpss_e2e_onboarding"
@@ -60,15 +61,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 @dataclass

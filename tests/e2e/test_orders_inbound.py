@@ -12,8 +12,6 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -23,30 +21,25 @@ from sqlalchemy import select
 from connectors.sandbox_server import serve_in_thread
 from connectors.shopify.sandbox import ShopifySandbox
 from hub.api.app import create_app
-from hub.application import shops
-from hub.application.sellers import create_seller
 from hub.bootstrap import bootstrap
-from hub.domain.sellers import Principal
-from hub.domain.shops import Marketplace
 from hub.infrastructure.tables import OrderRow, table_of
-from hub.settings import Settings
 from sync.infrastructure.tables import InboundEventRow
 from sync.worker.engine import SyncEngine
 from sync.worker.scheduler import Scheduler
 from tests.conftest import ADMIN_KEY, Backend
+from tests.e2e.conftest import (
+    SHOPIFY_SECRET,
+    ShopifyHub,
+    add_shopify_shop,
+    shopify_settings,
+    wait_until,
+)
 
-SECRET = "shpss_e2e_secret"
 ORDERS = table_of(OrderRow)
 EVENTS = table_of(InboundEventRow)
 
 
-@dataclass
-class Hub:
-    engine: SyncEngine
-    client: TestClient
-    sandbox: ShopifySandbox
-    shop_id: int
-
+class Hub(ShopifyHub):
     def deliver(self, order_gid: str, event_id: str) -> int:
         body, headers = self.sandbox.signed_webhook(
             "orders/updated", self.sandbox.order_webhook_payload(order_gid), event_id=event_id
@@ -63,47 +56,9 @@ class Hub:
             return [r.status for r in db.execute(select(EVENTS.c.status).order_by(EVENTS.c.id))]
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 @pytest.fixture
-def hub(backend: Backend) -> Iterator[Hub]:
-    sandbox = ShopifySandbox(client_secret=SECRET, restore_rate=100_000)
-    with serve_in_thread(sandbox.app) as base_url:
-        settings = Settings(
-            **{**backend.settings.model_dump(), "shopify_client_secret": SECRET},
-        )
-        container = bootstrap(settings)
-        with container.uow() as uow:
-            seller, _ = create_seller(uow, "E2E")
-            assert seller.id is not None
-            shop = shops.create_shop(
-                uow,
-                shops.CreateShop(
-                    seller_id=seller.id,
-                    marketplace=Marketplace.SHOPIFY,
-                    external_id=sandbox.shop_domain,
-                    name="E2E shop",
-                    api_base_url=base_url,
-                    location_id=sandbox.location_id,
-                    credentials={"access_token": sandbox.access_token},
-                ),
-                Principal(seller_id=seller.id),
-            )
-            uow.commit()
-        engine = SyncEngine(container=container)
-        engine.start_relay()
-        engine.start_worker(threads=2)
-        with TestClient(create_app(container=container)) as client:
-            yield Hub(engine, client, sandbox, shop.id or 0)
-        engine.stop()
-        container.close()
+def hub(shopify_hub: ShopifyHub) -> Hub:
+    return Hub(**vars(shopify_hub))
 
 
 def test_a_webhook_delivered_three_times_out_of_order_gives_one_order_with_the_newest_data(
@@ -155,7 +110,7 @@ def test_a_signed_malformed_body_is_stored_as_rejected_and_answered_200(hub: Hub
     body, headers = hub.sandbox.signed_webhook("orders/updated", {"placeholder": True})
     garbage = b"{not json"
     headers["X-Shopify-Hmac-Sha256"] = base64.b64encode(
-        hmac.new(SECRET.encode(), garbage, hashlib.sha256).digest()
+        hmac.new(SHOPIFY_SECRET.encode(), garbage, hashlib.sha256).digest()
     ).decode()
     response = hub.client.post("/webhooks/shopify", content=garbage, headers=headers)
     assert response.status_code == 200
@@ -165,7 +120,7 @@ def test_a_signed_malformed_body_is_stored_as_rejected_and_answered_200(hub: Hub
 
 
 def test_an_unknown_shop_is_stored_as_rejected_and_answered_200(hub: Hub) -> None:
-    other = ShopifySandbox(client_secret=SECRET, shop_domain="stranger.myshopify.com")
+    other = ShopifySandbox(client_secret=SHOPIFY_SECRET, shop_domain="stranger.myshopify.com")
     body, headers = other.signed_webhook(
         "orders/updated", {"id": 1, "admin_graphql_api_id": "gid://shopify/Order/1"}
     )
@@ -175,26 +130,10 @@ def test_an_unknown_shop_is_stored_as_rejected_and_answered_200(hub: Hub) -> Non
 
 
 def test_a_restart_re_sends_what_the_in_memory_broker_lost(backend: Backend) -> None:
-    sandbox = ShopifySandbox(client_secret=SECRET, restore_rate=100_000)
+    sandbox = ShopifySandbox(client_secret=SHOPIFY_SECRET, restore_rate=100_000)
     with serve_in_thread(sandbox.app) as base_url:
-        settings = Settings(**{**backend.settings.model_dump(), "shopify_client_secret": SECRET})
-        container = bootstrap(settings)
-        with container.uow() as uow:
-            seller, _ = create_seller(uow, "Restart")
-            shop = shops.create_shop(
-                uow,
-                shops.CreateShop(
-                    seller_id=seller.id or 0,
-                    marketplace=Marketplace.SHOPIFY,
-                    external_id=sandbox.shop_domain,
-                    name="R",
-                    api_base_url=base_url,
-                    location_id=sandbox.location_id,
-                    credentials={"access_token": sandbox.access_token},
-                ),
-                Principal(seller_id=seller.id),
-            )
-            uow.commit()
+        container = bootstrap(shopify_settings(backend))
+        shop_id = add_shopify_shop(container, sandbox, base_url, "Restart")
         gid = sandbox.add_order(
             [{"sku": "R-1", "quantity": 1, "price": Decimal("3.00")}], currency="USD"
         )
@@ -212,7 +151,7 @@ def test_a_restart_re_sends_what_the_in_memory_broker_lost(backend: Backend) -> 
 
         second = SyncEngine(container=container)
         second.start_worker(threads=1)
-        hub = Hub(second, TestClient(create_app(container=container)), sandbox, shop.id or 0)
+        hub = Hub(second, TestClient(create_app(container=container)), sandbox, shop_id)
         assert hub.event_statuses() == ["received"]
         assert second.recover()  # the unhandled event is sent again
         second.start_relay()

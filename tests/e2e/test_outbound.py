@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -52,6 +52,7 @@ from sync.infrastructure.storage import build_object_store
 from sync.worker.engine import SyncEngine
 from sync.worker.scheduler import Scheduler
 from tests.conftest import ADMIN_KEY, Backend, embedded_backend, services_backend
+from tests.e2e.conftest import wait_until
 from tests.e2e.rabbitmq_support import delete_queues, require_rabbitmq, unique_queue_prefix
 
 ADMIN = Principal(seller_id=None, is_admin=True)
@@ -105,15 +106,6 @@ class Outbound:
     def operations(self, kind: str | None = None) -> list[ops.Operation]:
         with self.engine.container.engine.connect() as db:
             return ops.list_operations(db, kind=kind, limit=1000)
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture(params=["embedded", "services", "rabbitmq"])

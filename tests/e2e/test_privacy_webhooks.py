@@ -10,33 +10,20 @@ customer {id, email, phone}, orders_to_redact}, ``shop/redact`` {shop_id, shop_d
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from connectors.sandbox_server import serve_in_thread
 from connectors.shopify.sandbox import SHOP_ID, ShopifySandbox
-from hub.api.app import create_app
-from hub.application import shops
-from hub.application.sellers import create_seller
-from hub.bootstrap import bootstrap
 from hub.domain.orders import REDACTED
-from hub.domain.sellers import Principal
-from hub.domain.shops import Marketplace
 from hub.infrastructure.tables import OrderRow, table_of
-from hub.settings import Settings
 from sync.application.privacy import EXPORT_KIND, REDACTED_BODY
 from sync.infrastructure.tables import InboundEventRow
-from sync.worker.engine import SyncEngine
-from tests.conftest import ADMIN_KEY, Backend
+from tests.conftest import ADMIN_KEY
+from tests.e2e.conftest import SHOPIFY_SECRET, ShopifyHub, wait_until
 
-SECRET = "shpss_privacy_secret"
 ORDERS = table_of(OrderRow)
 EVENTS = table_of(InboundEventRow)
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -51,13 +38,7 @@ ADDRESS = {
 }
 
 
-@dataclass
-class Hub:
-    engine: SyncEngine
-    client: TestClient
-    sandbox: ShopifySandbox
-    shop_id: int
-
+class Hub(ShopifyHub):
     def post(self, topic: str, payload: dict[str, Any], event_id: str) -> int:
         body, headers = self.sandbox.signed_webhook(topic, payload, event_id=event_id)
         answer = self.client.post("/webhooks/shopify", content=body, headers=headers)
@@ -96,45 +77,9 @@ def numeric(gid: str) -> int:
     return int(gid.rsplit("/", 1)[1])
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 @pytest.fixture
-def hub(backend: Backend) -> Iterator[Hub]:
-    sandbox = ShopifySandbox(client_secret=SECRET, restore_rate=100_000)
-    with serve_in_thread(sandbox.app) as base_url:
-        settings = Settings(**{**backend.settings.model_dump(), "shopify_client_secret": SECRET})
-        container = bootstrap(settings)
-        with container.uow() as uow:
-            seller, _ = create_seller(uow, "Privacy")
-            assert seller.id is not None
-            shop = shops.create_shop(
-                uow,
-                shops.CreateShop(
-                    seller_id=seller.id,
-                    marketplace=Marketplace.SHOPIFY,
-                    external_id=sandbox.shop_domain,
-                    name="Privacy shop",
-                    api_base_url=base_url,
-                    location_id=sandbox.location_id,
-                    credentials={"access_token": sandbox.access_token},
-                ),
-                Principal(seller_id=seller.id),
-            )
-            uow.commit()
-        engine = SyncEngine(container=container)
-        engine.start_relay()
-        engine.start_worker(threads=2)
-        with TestClient(create_app(container=container)) as client:
-            yield Hub(engine, client, sandbox, shop.id or 0)
-        engine.stop()
-        container.close()
+def hub(shopify_hub: ShopifyHub) -> Hub:
+    return Hub(**vars(shopify_hub))
 
 
 def test_a_data_request_files_an_export_job_and_forgets_the_request(hub: Hub) -> None:
@@ -181,7 +126,7 @@ def test_a_customer_redaction_removes_them_from_orders_events_and_cached_reads(
     first = hub.client.get(f"/orders/{order_id}", headers=ADMIN)
     assert hub.client.get(f"/orders/{order_id}", headers=ADMIN).headers["x-cache"] == "hit"
     assert first.json()["customer"]["email"] == ADA
-    stranger = ShopifySandbox(client_secret=SECRET, shop_domain="stranger.myshopify.com")
+    stranger = ShopifySandbox(client_secret=SHOPIFY_SECRET, shop_domain="stranger.myshopify.com")
     body, headers = stranger.signed_webhook(
         "orders/updated", {"id": 1, "email": ADA}, event_id="evt-stranger"
     )

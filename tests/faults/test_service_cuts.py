@@ -12,8 +12,8 @@ prefix and a queue-name prefix of this run, removed afterwards (also on failure)
 never touch anyone else's connections. Marked ``serial``: ``make test`` runs it last, alone
 (about 2.5 minutes).
 
-Until the hub stops dead-lettering work during an outage (see ``KNOWN_GAPS``), the report's
-part is an expected failure: ``HubDidNotRecover`` only; a /readyz or set-up failure still fails.
+``HubDidNotRecover`` names a report that did not pass after the cuts (the hub lost or
+dead-lettered work); any other failure is the set-up's or /readyz's.
 """
 
 from __future__ import annotations
@@ -51,13 +51,6 @@ from tests.e2e.rabbitmq_support import RABBITMQ_URL, delete_queues, require_rabb
 from tests.support.tcp_proxy import CutMode, TcpProxy
 
 pytestmark = [pytest.mark.services, pytest.mark.serial, pytest.mark.timeout(420)]
-KNOWN_GAPS = (
-    "Work that fails while PostgreSQL or Redis is away spends Dramatiq's 3 retries in ~7 s and is "
-    "dead-lettered; a Redis error in the shared rate limiter leaves claimed operations leased "
-    "for 2 min; order pulls import a page in one transaction and deadlock with webhook imports "
-    "when the backlog is worked off: the hub catches up only through the sweeps (10 min), after "
-    "the demo's 60 s drain. Remove this marker with the fixes."
-)
 
 CUT_SECONDS = 15.0
 CUT_MODE: CutMode = "refuse"  # a stopped service: connections reset, new ones refused
@@ -326,7 +319,6 @@ def cut_one(proxy: TcpProxy, service: str, watch: ReadinessWatch) -> Cut:
     return cut
 
 
-@pytest.mark.xfail(raises=HubDidNotRecover, strict=False, reason=KNOWN_GAPS)
 def test_the_demo_survives_postgresql_redis_and_rabbitmq_each_cut_for_15_s(
     proxies: dict[str, TcpProxy], hub_settings: Settings
 ) -> None:

@@ -19,6 +19,8 @@ For every amount quantized to its currency's minor unit (ISO 4217 exponent: 2 pl
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -294,12 +296,98 @@ def test_finer_than_the_minor_unit_is_refused(money: tuple[Decimal, str], digit:
         pricing.to_minor_units(finer, currency)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ArithmeticError,
-    reason="hub/domain/pricing.py _require_decimal takes abs() of the value in the default "
-    "context, which raises decimal.Overflow for 1E+999999999 instead of InvalidInput",
-)
 def test_huge_amount_is_refused_as_invalid_input() -> None:
     with pytest.raises(InvalidInput):
         pricing.to_minor_units(Decimal("1E+999999999"), "USD")
+
+
+# --------------------------------------------------------------------------------------------
+# hub.domain.pricing: any Decimal, however large or fine its exponent
+# --------------------------------------------------------------------------------------------
+
+EXTREME_EXPONENT = 999_999_999  # past the default context's Emax/Emin (999999), both ways
+EXTREMES = [
+    "1E+999999999",
+    "-1E+999999999",
+    "1E-999999999",
+    "-1E-999999999",
+    "0E+999999999",
+    "0E-999999999",
+    "-0E+999999999",
+    "9.99E+999999",
+    "1E-1000000",
+    "999999999999.999999999999999999",  # 30 digits: abs() in 28 digits rounded it to 10**12
+]
+
+extreme_decimals = st.one_of(
+    st.sampled_from([Decimal(text) for text in EXTREMES]),
+    st.builds(
+        lambda sign, digits, exponent: Decimal((sign, tuple(digits), exponent)),
+        st.integers(0, 1),
+        st.lists(st.integers(0, 9), min_size=1, max_size=40),
+        st.one_of(
+            st.integers(-EXTREME_EXPONENT, EXTREME_EXPONENT),
+            st.integers(-2 * pricing.MAX_PLACES, 2 * pricing.MAX_PLACES),
+        ),
+    ),
+)
+
+
+def refused_or_in_range(call: Callable[[], object], value: Decimal) -> None:
+    """The call answers, or refuses with the domain's ``InvalidInput``: never a
+    ``decimal.Overflow``/``Inexact``/``InvalidOperation`` (an ``ArithmeticError``, a 500)."""
+    try:
+        call()
+    except InvalidInput:
+        return
+    assert value.is_zero() or value.copy_abs() < pricing.MAX_MAGNITUDE
+
+
+def entry_points(value: Decimal, currency: str) -> list[Callable[[], object]]:
+    """Every public function and constructor of ``hub.domain.pricing`` taking an amount."""
+    rule = pricing.PriceRule(currency, currency, Decimal(1))
+    calls: list[Callable[[], object]] = [
+        lambda: pricing.to_minor_units(value, currency),
+        lambda: pricing.quantize(value, currency),
+        lambda: pricing.quantize_up(value, currency),
+        lambda: pricing.converted(value, rule),
+        lambda: pricing.margin_floor(value, rule),
+        lambda: pricing.BasePrice(1, "SKU", value, value, currency),
+        lambda: pricing.PriceRule(currency, "USD", value),
+        lambda: pricing.PriceRule(currency, currency, Decimal(1), markup_percent=value),
+        lambda: pricing.PriceRule(currency, currency, Decimal(1), markup_fixed=value),
+        lambda: pricing.PriceRule(currency, currency, Decimal(1), fee_percent=value),
+        lambda: pricing.PriceRule(currency, currency, Decimal(1), fee_fixed=value),
+    ]
+    calls.extend(
+        functools.partial(pricing.round_price, value, rounding, currency)
+        for rounding in pricing.Rounding
+    )
+    return calls
+
+
+@PROPERTY
+@given(extreme_decimals, st.sampled_from(CURRENCIES))
+def test_any_decimal_is_priced_or_refused_as_invalid_input(value: Decimal, currency: str) -> None:
+    for call in entry_points(value, currency):
+        refused_or_in_range(call, value)
+
+
+@PROPERTY
+@given(
+    st.one_of(
+        st.integers(),
+        st.integers(min_value=0, max_value=5000).map(lambda digits: 10**digits),
+        st.integers(min_value=0, max_value=5000).map(lambda digits: -(10**digits) + 1),
+    ),
+    st.sampled_from(CURRENCIES),
+)
+def test_any_count_of_minor_units_is_converted_or_refused(units: int, currency: str) -> None:
+    """``from_minor_units`` takes what ``to_minor_units`` gives back; any larger count is
+    refused, never rounded by the exact context (``decimal.Inexact``)."""
+    bound = int(pricing.MAX_MAGNITUDE) * 10 ** pricing.minor_digits(currency)
+    if abs(units) >= bound:
+        with pytest.raises(InvalidInput, match="out of range"):
+            pricing.from_minor_units(units, currency)
+        return
+    assert pricing.to_minor_units(pricing.from_minor_units(units, currency), currency) == units

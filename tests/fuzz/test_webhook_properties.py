@@ -90,9 +90,8 @@ SHOPIFY_SEEDS = [
     )
 ]
 SHOPIFY_BODIES = bodies(SHOPIFY_SEEDS)
-# Signed Shopify bodies stay below the JSON decoder's recursion limit until decode_json
-# handles deeper ones (test_shopify_signed_deeply_nested_body_gives_an_envelope, an xfail).
-SHOPIFY_SIGNED_BODIES = bodies(SHOPIFY_SEEDS, past_decoder_limit=False)
+# Signed bodies nest past the JSON decoder's recursion limit too: decode_json classifies them.
+SHOPIFY_SIGNED_BODIES = bodies(SHOPIFY_SEEDS)
 ETSY_BODIES = bodies([raw_payload("etsy", "webhook_order_paid")])
 WOO_BODIES = bodies([raw_payload("woocommerce", "webhook_order_updated")])
 
@@ -344,17 +343,11 @@ def test_hmac_helpers_agree_with_the_documented_formula() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Known gaps in files owned elsewhere: strict xfails, so fixing them turns these red until the
-# marker goes (see the fuzz report for the proposed fixes).
+# Regressions for gaps once held as strict xfails: nesting past the decoder's limit, and
+# envelope fields longer than the inbound_events columns.
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="connectors.http.decode_json lets RecursionError out of json.loads for JSON nested "
-    "past the decoder's limit; shopify/webhooks.py _payload catches ValueError only",
-)
 def test_shopify_signed_deeply_nested_body_gives_an_envelope() -> None:
     sent = shopify_signed(DEEP_BODY, SHOPIFY_SECRET, {"X-Shopify-Topic": "orders/create"})
     envelope = connector("shopify").verify_webhook(DEEP_BODY, sent)
@@ -365,13 +358,6 @@ def test_shopify_signed_deeply_nested_body_gives_an_envelope() -> None:
 LONG = "x" * 300
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hub/api/webhooks.py incoming_event stores envelope fields longer than the "
-    "inbound_events columns (event_key 255, topic 100, resource_id 255): PostgreSQL refuses "
-    "the insert and ingress answers 500",
-)
 @pytest.mark.parametrize(
     ("marketplace", "body", "sent"),
     [

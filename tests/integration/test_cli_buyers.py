@@ -3,47 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from click.testing import Result
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from cli.main import app
-from hub.bootstrap import Container, bootstrap
+from hub.bootstrap import Container
 from hub.domain.orders import REDACTED
-from hub.infrastructure.migrations import upgrade
 from hub.infrastructure.tables import OrderRow, table_of
-from hub.settings import Settings
 from sync.application.privacy import REDACTED_BODY
 from sync.infrastructure import events
 from tests.factories import World
+from tests.integration.conftest import hub, ok
 
 ORDERS = table_of(OrderRow)
 ADA = "ada@example.com"
-
-
-@pytest.fixture
-def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
-    """An embedded, migrated hub in tmp_path; the CLI finds it through HUB_DATA_DIR."""
-    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "var"))
-    for name in ("HUB_DATABASE_URL", "HUB_DB_SCHEMA", "HUB_CACHE_URL", "HUB_BROKER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    container = bootstrap(Settings())
-    upgrade(container.engine)
-    yield container
-    container.close()
-
-
-def hub(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), input=input)
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def seed(container: Container) -> tuple[World, int, int]:

@@ -4,17 +4,12 @@ error."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from cli.main import app
-from hub.bootstrap import Container, bootstrap
-from hub.infrastructure.migrations import upgrade
-from hub.settings import Settings
+from hub.bootstrap import Container
+from tests.integration.conftest import hub, ok
 from tests.integration.pricing_support import PricedWorld, moved
 
 RULE_OPTIONS = [
@@ -33,27 +28,6 @@ RULE_OPTIONS = [
     "--rounding",
     "to_99",
 ]
-
-
-@pytest.fixture
-def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
-    """An embedded, migrated hub in tmp_path; the CLI finds it through HUB_DATA_DIR."""
-    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "var"))
-    for name in ("HUB_DATABASE_URL", "HUB_DB_SCHEMA", "HUB_CACHE_URL", "HUB_BROKER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    container = bootstrap(Settings())
-    upgrade(container.engine)
-    yield container
-    container.close()
-
-
-def hub(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def set_rule(world: PricedWorld, *extra: str) -> Result:

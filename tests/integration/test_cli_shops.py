@@ -3,49 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from sqlalchemy import select, update
-from typer.testing import CliRunner
 
-from cli.main import app
-from hub.bootstrap import Container, bootstrap
+from hub.bootstrap import Container
 from hub.domain.shops import Marketplace, ShopStatus
 from hub.infrastructure.clock import utcnow
-from hub.infrastructure.migrations import upgrade
 from hub.infrastructure.outbound import TRIGGERS
 from hub.infrastructure.tables import ShopRow, table_of
-from hub.settings import Settings
 from sync.infrastructure import cursors, events
 from sync.infrastructure import operations as ops
 from tests.factories import World, later
+from tests.integration.conftest import hub, ok
 
 SHOPS = table_of(ShopRow)
-
-
-@pytest.fixture
-def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
-    """An embedded, migrated hub in tmp_path; the CLI finds it through HUB_DATA_DIR."""
-    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "var"))
-    for name in ("HUB_DATABASE_URL", "HUB_DB_SCHEMA", "HUB_CACHE_URL", "HUB_BROKER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    container = bootstrap(Settings())
-    upgrade(container.engine)
-    yield container
-    container.close()
-
-
-def hub(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), input=input)
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 class TestSellers:

@@ -5,51 +5,26 @@ error path. No marketplace is called: the commands only queue work for the sync 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from cli import bindings as bindings_cli
-from cli.main import app
-from hub.bootstrap import Container, bootstrap
+from hub.bootstrap import Container
 from hub.domain.shops import PushKind
-from hub.infrastructure.migrations import upgrade
 from hub.infrastructure.outbound import OUTBOX
-from hub.settings import Settings
 from sync.infrastructure import events
 from sync.infrastructure import operations as ops
 from tests.factories import World
-
-
-@pytest.fixture
-def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
-    """An embedded, migrated hub in tmp_path; the CLI finds it through HUB_DATA_DIR."""
-    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "var"))
-    for name in ("HUB_DATABASE_URL", "HUB_DB_SCHEMA", "HUB_CACHE_URL", "HUB_BROKER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    container = bootstrap(Settings())
-    upgrade(container.engine)
-    yield container
-    container.close()
+from tests.integration.conftest import hub, ok
 
 
 @pytest.fixture
 def world(hub_db: Container) -> World:
     return World(hub_db)
-
-
-def hub(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def failed(result: Result, *phrases: str) -> None:

@@ -64,7 +64,11 @@ def test_the_relay_survives_losing_its_listen_connection(postgres: Container) ->
         received.append(message.id)
         done.set()
 
-    wait = listener(postgres.engine, postgres.settings.db_schema)
+    wait = listener(
+        postgres.engine,
+        postgres.settings.db_schema,
+        connect_timeout=postgres.settings.db_connect_timeout_seconds,
+    )
     relay = Relay(Publisher(postgres.engine, send), wait_for_work=wait, poll_seconds=0.05)
     relay.start()
     try:

@@ -12,7 +12,13 @@ from sqlalchemy import select
 from hub.application import shops, stock
 from hub.bootstrap import Container, bootstrap
 from hub.infrastructure.bindings import BINDINGS, STATES
-from hub.infrastructure.outbound import OUTBOX, TRIGGERS
+from hub.infrastructure.outbound import (
+    OPERATIONS,
+    OUTBOX,
+    TRIGGERS,
+    request_operation,
+    trigger_pushes,
+)
 from sync.infrastructure import pushes
 from tests.conftest import Backend
 from tests.factories import ADMIN, World
@@ -137,3 +143,54 @@ def test_many_pull_hints_for_a_shop_make_one_queued_pull(world: World) -> None:
         pulls = db.execute(select(OUTBOX.c.payload).where(OUTBOX.c.actor == "orders.pull")).all()
     assert [dict(row.payload) for row in pulls] == [{"shop_id": world.shop_id}]
     assert triggers(world.container, kind=PULL_TRIGGER_KIND) == [(PULL_TRIGGER_KIND, world.shop_id)]
+
+
+def forget_a_change(world: World) -> None:
+    """What the race leaves: the push took the trigger, then a change committed whose own
+    trigger insert had found that trigger still there (``ON CONFLICT DO NOTHING``)."""
+    with world.container.engine.begin() as db:
+        pushes.take_trigger(db, "stock", world.shop_id)
+        db.execute(
+            STATES.update()
+            .where(STATES.c.kind == "stock")
+            .values(desired_version=STATES.c.pushed_version + 1)
+        )
+
+
+def sweep(world: World) -> list[tuple[str, int]]:
+    with world.container.engine.begin() as db:
+        return trigger_pushes(db, pushes.forgotten_pushes(), debounce_ms=10)
+
+
+def test_a_due_binding_nothing_will_push_is_queued_again_by_the_sweep(world: World) -> None:
+    forget_a_change(world)
+    before = len(push_messages(world.container))
+    assert sweep(world) == [("stock", world.shop_id)]
+    assert triggers(world.container) == [("stock", world.shop_id)]
+    assert push_messages(world.container)[before:] == [
+        ({"shop_id": world.shop_id, "kind": "stock"}, 10)
+    ]
+    assert sweep(world) == []  # queued now: the next sweep leaves it alone
+
+
+def test_the_sweep_leaves_shops_with_work_in_flight_or_paused(world: World) -> None:
+    forget_a_change(world)
+    with world.container.engine.begin() as db:
+        request_operation(
+            db,
+            kind="stock.batch",
+            shop_id=world.shop_id,
+            key="in-flight",
+            payload={},
+            actor="stock.batch",
+            queue="stock",
+        )
+    assert sweep(world) == []  # the operation in flight may be the one that pushes it
+    with world.container.engine.begin() as db:
+        db.execute(OPERATIONS.update().values(status="succeeded"))
+    with world.container.uow() as uow:
+        shops.set_shop_state(uow, world.shop_id, world.principal, paused=True)
+        uow.commit()
+    with world.container.engine.begin() as db:
+        pushes.take_trigger(db, "stock", world.shop_id)  # pausing queued nothing to push
+    assert sweep(world) == []  # paused: due on purpose until it resumes

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from redis import Redis
@@ -15,6 +16,7 @@ from connectors.contract import RateLimited
 from connectors.ratelimit import CostBucket, RequestWindows
 from sync.infrastructure.rate_limits import RedisRateLimiter
 from tests.conftest import delete_prefix, redis_prefix
+from tests.support.tcp_proxy import CutMode, TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,3 +115,35 @@ def test_two_processes_share_one_bucket_exactly(redis_url: str, prefix: str) -> 
     taken = [int(worker.communicate(timeout=60)[0].strip()) for worker in workers]
     assert sum(taken) == 100  # 160 attempts, a bucket of 100: never one more, never one less
     assert all(count > 0 for count in taken)
+
+
+@pytest.mark.parametrize("mode", ["refuse", "blackhole"])
+def test_redis_away_defers_the_request_and_loses_no_correction(
+    redis_url: str, prefix: str, mode: CutMode
+) -> None:
+    """With Redis unreachable no budget can be proven free, so the call is deferred with the
+    outage wait (a RateLimited the operation already knows how to wait on), never sent and
+    never a crash; corrections after a sent request are skipped instead of failing it."""
+    host, port = redis_target(redis_url)
+    with TcpProxy((host, port), name="redis-limiter") as proxy:
+        client = Redis.from_url(
+            proxy.url(redis_url), socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+        limiter = RedisRateLimiter(
+            client, prefix=prefix, max_inline_wait=0, outage_retry_seconds=3.0
+        )
+        limiter.acquire(SLOW, "shop", cost=10)
+        with proxy.outage(mode):
+            with pytest.raises(RateLimited) as caught:
+                limiter.acquire(SLOW, "shop", cost=10)
+            assert caught.value.retry_after == pytest.approx(3.0)
+            limiter.feedback(SLOW, "shop", available=50)
+            limiter.refund(SLOW, "shop", cost=10)
+            limiter.sync_window(RequestWindows("etsy", ((5, 1.0),)), "app", period=1.0, remaining=1)
+        limiter.acquire(SLOW, "shop", cost=10)  # Redis is back: budgets work again
+        client.close()
+
+
+def redis_target(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
