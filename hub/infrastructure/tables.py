@@ -278,6 +278,8 @@ class SyncOperationRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Names the claim holding the lease, so a retry of the same message resumes its own lease.
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -39,6 +39,7 @@ from sync.domain.policies import (
     STOCK_BATCH,
     WEBHOOKS_CHECK,
 )
+from sync.infrastructure import leases
 from sync.infrastructure.tables import SyncAttemptRow
 
 ATTEMPTS = table_of(SyncAttemptRow)
@@ -154,27 +155,39 @@ def in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
 
 def claim(db: Connection, operation_id: int, *, lease_seconds: float) -> Operation | None:
     """Take a queued operation (or one whose runner's lease ran out) once it is due; ``None``
-    when it is finished, running elsewhere or parked for later: a duplicate message is a no-op."""
+    when it is finished, running elsewhere or parked for later: a duplicate message is a no-op.
+
+    A retry of the message whose earlier run holds the lease takes it back at once (see
+    ``sync.infrastructure.leases``)."""
     now = utcnow()
+    takeable = [
+        OPERATIONS.c.status == QUEUED,
+        and_(OPERATIONS.c.status == RUNNING, OPERATIONS.c.lease_until < now),
+    ]
+    own_token = leases.resumable_token(operation_id)
+    if own_token is not None:
+        takeable.append(and_(OPERATIONS.c.status == RUNNING, OPERATIONS.c.lease_token == own_token))
+    token = uuid.uuid4().hex
     row = db.execute(
         update(OPERATIONS)
         .where(
             OPERATIONS.c.id == operation_id,
-            or_(
-                OPERATIONS.c.status == QUEUED,
-                and_(OPERATIONS.c.status == RUNNING, OPERATIONS.c.lease_until < now),
-            ),
+            or_(*takeable),
             or_(OPERATIONS.c.not_before.is_(None), OPERATIONS.c.not_before <= now),
         )
         .values(
             status=RUNNING,
             lease_until=now + timedelta(seconds=lease_seconds),
+            lease_token=token,
             not_before=None,
             updated_at=now,
         )
         .returning(*OPERATIONS.c)
     ).first()
-    return _operation(row) if row is not None else None
+    if row is None:
+        return None
+    leases.record_taken(operation_id, token)
+    return _operation(row)
 
 
 def get(db: Connection, operation_id: int) -> Operation | None:
@@ -212,7 +225,12 @@ def finish(
     error: str | None = None,
     result: dict[str, Any] | None = None,
 ) -> None:
-    values: dict[str, Any] = {"status": status, "lease_until": None, "updated_at": utcnow()}
+    values: dict[str, Any] = {
+        "status": status,
+        "lease_until": None,
+        "lease_token": None,
+        "updated_at": utcnow(),
+    }
     if error is not None:
         values["last_error"] = error
     if result is not None:
@@ -231,6 +249,7 @@ def requeue(
     values: dict[str, Any] = {
         "status": QUEUED,
         "lease_until": None,
+        "lease_token": None,
         "not_before": not_before,
         "updated_at": utcnow(),
     }

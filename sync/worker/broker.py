@@ -28,12 +28,14 @@ from dramatiq.middleware import (
 
 from hub.infrastructure.outages import is_outage
 from hub.settings import Settings
+from sync.infrastructure import leases
 from sync.infrastructure.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 
 QUEUES = ("webhooks", "orders", "catalog", "stock", "images", "fulfillment", "maintenance")
 RETRY_CEILING = 5  # budgets live in the database; Dramatiq's count is only a ceiling above them
+HELD_LEASES = "held_leases"  # message option: {operation id: lease token} an earlier run took
 
 
 class OutageRetries(Retries):
@@ -45,12 +47,19 @@ class OutageRetries(Retries):
     ``HUB_OUTAGE_RETRY_SECONDS`` with its count untouched; any other failure counts as before.
     Only the first message of an outage is logged with its reason, so a long outage does not
     flood the logs.
+
+    Every retried message (outage or not) carries the leases its run took (``HELD_LEASES``),
+    so the retry takes its operation back at once rather than finding it "running elsewhere"
+    until the lease runs out (``sync.infrastructure.leases``).
     """
 
     def __init__(self, *, outage_retry_seconds: float, **options: Any) -> None:
         super().__init__(**options)
         self.outage_delay_ms = max(1, int(outage_retry_seconds * 1000))
         self._reported = threading.Event()
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        leases.open_scope(message.options.get(HELD_LEASES))
 
     def after_process_message(
         self,
@@ -60,6 +69,10 @@ class OutageRetries(Retries):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
+        if exception is not None:
+            held = leases.taken()
+            if held:
+                message.options[HELD_LEASES] = held
         if exception is None or not is_outage(exception):
             if exception is None:
                 self._reported.clear()
