@@ -29,7 +29,7 @@ from connectors.woocommerce import webhooks as woo_webhooks
 from hub.api import webhooks
 from hub.api.params import MAX_ID
 from tests.conftest import Backend
-from tests.integration.test_webhook_guard import (
+from tests.support.webhook_guard import (
     ETSY_SECRET,
     EVENTS,
     FLOODER,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,8 +26,7 @@ pytestmark = pytest.mark.services
 @pytest.fixture
 def broker_proxy() -> Iterator[tuple[TcpProxy, str]]:
     url = require_rabbitmq()
-    parts = urlsplit(url)
-    with TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5672), name="proxy-rabbitmq") as p:
+    with TcpProxy.to_url(url, 5672, name="proxy-rabbitmq") as p:
         yield p, p.url(url)
 
 

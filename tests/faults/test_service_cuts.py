@@ -28,7 +28,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import dramatiq
 import httpx
@@ -62,11 +61,6 @@ CUT_ORDER = ("postgresql", "redis", "rabbitmq")
 # Enough orders that the buyers are still ordering when the last cut ends.
 ORDERS = int(RATE * (len(CUT_ORDER) * (CUT_SECONDS + GAP_SECONDS + 8) + 10))
 DEMO_LIMIT_SECONDS = 330.0
-
-
-def _target(url: str, default_port: int) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
 @dataclass
@@ -255,9 +249,9 @@ def proxies() -> Iterator[dict[str, TcpProxy]]:
         service_unavailable(f"Redis at {REDIS_URL}", error)
     require_rabbitmq()
     running = {
-        "postgresql": TcpProxy(_target(DATABASE_URL, 5432), name="proxy-postgresql"),
-        "redis": TcpProxy(_target(REDIS_URL, 6379), name="proxy-redis"),
-        "rabbitmq": TcpProxy(_target(RABBITMQ_URL, 5672), name="proxy-rabbitmq"),
+        "postgresql": TcpProxy.to_url(DATABASE_URL, 5432, name="proxy-postgresql"),
+        "redis": TcpProxy.to_url(REDIS_URL, 6379, name="proxy-redis"),
+        "rabbitmq": TcpProxy.to_url(RABBITMQ_URL, 5672, name="proxy-rabbitmq"),
     }
     for proxy in running.values():
         proxy.start()

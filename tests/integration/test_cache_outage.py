@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -38,9 +37,7 @@ RECOVERED_WITHIN = 5.0
 
 @pytest.fixture
 def redis_proxy(redis_url: str) -> Iterator[tuple[TcpProxy, str]]:
-    parts = urlsplit(redis_url)
-    target = (parts.hostname or "127.0.0.1", parts.port or 6379)
-    with TcpProxy(target, name="proxy-redis") as proxy:
+    with TcpProxy.to_url(redis_url, 6379, name="proxy-redis") as proxy:
         yield proxy, proxy.url(redis_url)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,9 +34,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 @pytest.fixture
 def db_proxy(postgres_schema: str) -> Iterator[tuple[TcpProxy, str]]:
-    parts = urlsplit(DATABASE_URL)
-    target = (parts.hostname or "127.0.0.1", parts.port or 5432)
-    with TcpProxy(target, name="proxy-postgresql") as proxy:
+    with TcpProxy.to_url(DATABASE_URL, 5432, name="proxy-postgresql") as proxy:
         yield proxy, proxy.url(DATABASE_URL)
 
 

@@ -7,7 +7,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from redis import Redis
@@ -124,8 +123,7 @@ def test_redis_away_defers_the_request_and_loses_no_correction(
     """With Redis unreachable no budget can be proven free, so the call is deferred with the
     outage wait (a RateLimited the operation already knows how to wait on), never sent and
     never a crash; corrections after a sent request are skipped instead of failing it."""
-    host, port = redis_target(redis_url)
-    with TcpProxy((host, port), name="redis-limiter") as proxy:
+    with TcpProxy.to_url(redis_url, 6379, name="redis-limiter") as proxy:
         client = Redis.from_url(
             proxy.url(redis_url), socket_timeout=0.5, socket_connect_timeout=0.5
         )
@@ -142,8 +140,3 @@ def test_redis_away_defers_the_request_and_loses_no_correction(
             limiter.sync_window(RequestWindows("etsy", ((5, 1.0),)), "app", period=1.0, remaining=1)
         limiter.acquire(SLOW, "shop", cost=10)  # Redis is back: budgets work again
         client.close()
-
-
-def redis_target(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 6379

@@ -100,6 +100,12 @@ class TcpProxy:
         self.reset = 0
         self.cuts = 0
 
+    @classmethod
+    def to_url(cls, url: str, default_port: int, *, name: str) -> TcpProxy:
+        """A proxy to the service ``url`` names (its port, else the scheme's ``default_port``)."""
+        parts = urlsplit(url)
+        return cls((parts.hostname or "127.0.0.1", parts.port or default_port), name=name)
+
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> TcpProxy:
