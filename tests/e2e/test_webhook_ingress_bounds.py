@@ -42,6 +42,7 @@ from tests.support.webhook_guard import (
     etsy_delivery,
     running_hub,
     same_work,
+    spied_hub,
     woo_delivery,
 )
 
@@ -61,13 +62,8 @@ def hub(backend: Backend) -> Iterator[Hub]:
 
 @pytest.fixture
 def spied(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Hub, Spies]]:
-    monkeypatch.setattr(webhooks, "SNAPSHOT_MAX_AGE_SECONDS", 300.0)
-    with running_hub(backend, webhook_failure_limit=2, webhook_failure_window_seconds=60.0) as hub:
-        spies = Spies(monkeypatch, hub)
-        try:
-            yield hub, spies
-        finally:
-            spies.close()
+    with spied_hub(backend, monkeypatch) as both:
+        yield both
 
 
 def stored_rows(hub: Hub) -> list[Any]:

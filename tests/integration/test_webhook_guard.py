@@ -26,7 +26,6 @@ import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from hub.api import webhooks
 from hub.api.ingress_guard import (
     IngressGuard,
     InProcessFailureBudget,
@@ -47,6 +46,7 @@ from tests.support.webhook_guard import (
     running_hub,
     same_work,
     shopify_delivery,
+    spied_hub,
     woo_delivery,
 )
 
@@ -316,13 +316,8 @@ def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_spread_the_budget
 
 @pytest.fixture
 def spied(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Hub, Spies]]:
-    monkeypatch.setattr(webhooks, "SNAPSHOT_MAX_AGE_SECONDS", 300.0)
-    with running_hub(backend, webhook_failure_limit=2, webhook_failure_window_seconds=60.0) as hub:
-        spies = Spies(monkeypatch, hub)
-        try:
-            yield hub, spies
-        finally:
-            spies.close()
+    with spied_hub(backend, monkeypatch) as both:
+        yield both
 
 
 def woo_bad_signature_and_unknown_shop(hub: Hub, spies: Spies, source: str) -> tuple[Work, Work]:

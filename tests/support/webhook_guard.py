@@ -21,6 +21,7 @@ from sqlalchemy import event, select
 from connectors.etsy import webhooks as etsy_webhooks
 from connectors.shopify import webhooks as shopify_webhooks
 from connectors.woocommerce import webhooks as woo_webhooks
+from hub.api import webhooks
 from hub.api.app import create_app
 from hub.application import shops
 from hub.application.sellers import create_seller
@@ -287,3 +288,17 @@ def same_work(first: Work, second: Work) -> None:
     assert first.held_back == second.held_back
     assert first.statements == second.statements
     assert first.stored == second.stored == []
+
+
+@contextmanager
+def spied_hub(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Hub, Spies]]:
+    """A hub with a small failure budget and the spies on; the snapshot of WooCommerce secrets
+    (what held sources are checked against) stays fresh for the whole test, so no request
+    reloads it and skews the counts."""
+    monkeypatch.setattr(webhooks, "SNAPSHOT_MAX_AGE_SECONDS", 300.0)
+    with running_hub(backend, webhook_failure_limit=2, webhook_failure_window_seconds=60.0) as hub:
+        spies = Spies(monkeypatch, hub)
+        try:
+            yield hub, spies
+        finally:
+            spies.close()
