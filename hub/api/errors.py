@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.api.auth import current_principal
 from hub.api.ingress_guard import retry_after_header
 from hub.domain.errors import (
     Conflict,
@@ -137,6 +138,38 @@ def _retry_seconds(scope: Scope) -> float:
     return float(container.settings.outage_retry_seconds)
 
 
+async def _unauthenticated_unreadable_body(
+    request: Request, exc: RequestValidationError
+) -> HTTPException | None:
+    """The 401 owed to a request whose body is not JSON at all, when its route needs a key.
+
+    FastAPI decodes the body before it runs any dependency, so without this a caller with no
+    key would learn about our parser (422) before being told to authenticate; a body that is
+    JSON but the wrong shape already meets the key check first."""
+    if not any(error.get("type") == "json_invalid" for error in exc.errors()):
+        return None
+    if not _needs_api_key(request.scope.get("route")):
+        return None
+    authenticator = request.app.state.authenticator
+    try:
+        await authenticator.principal(request.headers.get("authorization"))
+    except HTTPException as denied:
+        return denied
+    return None
+
+
+def _needs_api_key(route: object) -> bool:
+    pending = [getattr(route, "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is None:
+            continue
+        if dependant.call is current_principal:
+            return True
+        pending.extend(dependant.dependencies)
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_middleware(OutageGuard)
 
@@ -146,7 +179,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.code, exc.message), status_code=status)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        denied = await _unauthenticated_unreadable_body(request, exc)
+        if denied is not None:
+            return await http_error(request, denied)
         problems = [
             {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
             for error in exc.errors()

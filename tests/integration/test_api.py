@@ -51,6 +51,18 @@ class TestAuthentication:
             assert response.status_code == 401
             assert response.json()["error"]["code"] == "unauthorized"
 
+    def test_a_body_that_is_not_json_meets_the_key_check_first(self, client: TestClient) -> None:
+        """FastAPI decodes the body before any dependency runs: without a key the answer must
+        still be 401, and only a caller with a key learns that the body is unreadable."""
+        not_json, content_type = b"{not json", {"content-type": "application/json"}
+        for key in ({}, bearer("hub_nope")):
+            response = client.post("/blanks", content=not_json, headers={**content_type, **key})
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == "Bearer"
+        response = client.post("/blanks", content=not_json, headers={**content_type, **ADMIN})
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "validation_error"
+
     def test_health_checks_are_open(self, client: TestClient) -> None:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
