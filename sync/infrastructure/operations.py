@@ -186,8 +186,32 @@ def claim(db: Connection, operation_id: int, *, lease_seconds: float) -> Operati
     ).first()
     if row is None:
         return None
-    leases.record_taken(operation_id, token)
+    leases.record_taken(operation_id, token, db.engine)
     return _operation(row)
+
+
+def release_taken() -> list[int]:
+    """Let go of the leases this message's run took and still holds: back to queued, so any
+    delivery of the message takes them at once. For a run that failed and whose retry could
+    not be sent; a lease another claim has taken since is left alone (the token differs)."""
+    engine, taken = leases.taken_by_this_run()
+    if engine is None or not taken:
+        return []
+    released: list[int] = []
+    with engine.begin() as db:
+        for operation_id, token in taken.items():
+            changed = db.execute(
+                update(OPERATIONS)
+                .where(
+                    OPERATIONS.c.id == operation_id,
+                    OPERATIONS.c.status == RUNNING,
+                    OPERATIONS.c.lease_token == token,
+                )
+                .values(status=QUEUED, lease_until=None, lease_token=None, updated_at=utcnow())
+            ).rowcount
+            if changed:
+                released.append(operation_id)
+    return released
 
 
 def get(db: Connection, operation_id: int) -> Operation | None:

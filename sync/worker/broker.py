@@ -29,6 +29,7 @@ from dramatiq.middleware import (
 from hub.infrastructure.outages import is_outage
 from hub.settings import Settings
 from sync.infrastructure import leases
+from sync.infrastructure import operations as ops
 from sync.infrastructure.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -69,15 +70,24 @@ class OutageRetries(Retries):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        if exception is not None:
-            held = leases.taken()
-            if held:
-                message.options[HELD_LEASES] = held
-        if exception is None or not is_outage(exception):
-            if exception is None:
-                self._reported.clear()
+        if exception is None:
+            self._reported.clear()
+            return
+        held = leases.taken()
+        if held:
+            message.options[HELD_LEASES] = held
+        try:
+            self._send_again(broker, message, exception)
+        except dramatiq.errors.BrokerConnectionError:
+            # The broker is away as well: no retry can be sent, and the message is about to be
+            # acknowledged on a dead channel, so RabbitMQ redelivers the original, which carries
+            # no lease token. Let go of the leases in the database for it to take them.
+            self._release_for_redelivery()
+
+    def _send_again(self, broker: Broker, message: MessageProxy, exception: BaseException) -> None:
+        if not is_outage(exception):
             super().after_process_message(  # type: ignore[no-untyped-call]
-                broker, message, result=result, exception=exception
+                broker, message, exception=exception
             )
             return
         if not self._reported.is_set():
@@ -89,6 +99,21 @@ class OutageRetries(Retries):
             )
         # As Retries itself does: the proxy forwards everything to the message it wraps.
         broker.enqueue(message, delay=self.outage_delay_ms)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _release_for_redelivery() -> None:
+        try:
+            released = ops.release_taken()
+        except Exception as error:  # the database too: the leases run out and the sweep resends
+            log.warning(
+                "retry not sent and leases not released (%s); the operations wait for their leases",
+                type(error).__name__,
+            )
+            return
+        log.warning(
+            "retry not sent: the broker is away; RabbitMQ redelivers the message",
+            extra={"released_operations": released},
+        )
 
 
 def middleware(settings: Settings) -> list[Middleware]:

@@ -8,12 +8,15 @@ and on PostgreSQL.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import dramatiq
 import psycopg
 import pytest
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import Connection
 
@@ -22,7 +25,7 @@ from hub.infrastructure.outbound import STOCK_BATCH_ACTOR, STOCK_QUEUE, request_
 from sync.domain.policies import STOCK_BATCH
 from sync.infrastructure import leases
 from sync.infrastructure import operations as ops
-from sync.worker.broker import middleware
+from sync.worker.broker import OutageRetries, middleware
 
 LEASE_SECONDS = 600.0  # far longer than any test: only the token can take it back
 QUEUE = "lease-resume"
@@ -132,3 +135,65 @@ def test_a_run_that_fails_after_claiming_is_finished_by_its_retry(
     assert finished.status == ops.SUCCEEDED
     assert len(runs) == 2
     assert stub_broker.dead_letters == []
+
+
+class BrokerAway(StubBroker):
+    """RabbitMQ refusing the retry: every send fails as dramatiq reports it."""
+
+    def enqueue(self, message: Any, *, delay: int | None = None) -> Any:
+        raise dramatiq.errors.ConnectionClosed(ConnectionRefusedError(111, "refused"))
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [dramatiq.errors.ConnectionClosed(ConnectionResetError()), KeyError("a bug")],
+    ids=["outage", "crash"],
+)
+def test_a_retry_the_broker_cannot_take_lets_go_of_the_lease_for_the_redelivery(
+    container: Container, failure: Exception
+) -> None:
+    """RabbitMQ redelivers the original message, which carries no token: it must find the
+    operation queued, not running under a lease nobody will come back for."""
+    broker = BrokerAway(middleware=middleware(container.settings))
+    broker.declare_queue(QUEUE)
+    dramatiq.actor(lambda: None, actor_name="lease_resume_noop", queue_name=QUEUE, broker=broker)
+    with container.engine.begin() as db:
+        operation_id = new_operation(db)
+    [retries] = [m for m in broker.middleware if isinstance(m, OutageRetries)]
+    message = MessageProxy(
+        dramatiq.Message(
+            queue_name=QUEUE, actor_name="lease_resume_noop", args=(), kwargs={}, options={}
+        )
+    )
+    retries.before_process_message(broker, message)
+    with container.engine.begin() as db:
+        assert ops.claim(db, operation_id, lease_seconds=LEASE_SECONDS) is not None
+    retries.after_process_message(broker, message, exception=failure)
+    broker.close()
+
+    with container.engine.connect() as db:
+        released = ops.get(db, operation_id)
+    assert released is not None
+    assert released.status == ops.QUEUED
+    redelivered, _ = claim_in_scope(container, operation_id, None)
+    assert redelivered is not None
+
+
+def test_letting_go_leaves_a_lease_another_claim_took_since(container: Container) -> None:
+    with container.engine.begin() as db:
+        operation_id = new_operation(db)
+    first_run = contextvars.copy_context()
+
+    def claim_expired_at_once() -> None:
+        leases.open_scope(None)
+        with container.engine.begin() as db:
+            assert ops.claim(db, operation_id, lease_seconds=-1) is not None
+
+    first_run.run(claim_expired_at_once)
+    later, _ = claim_in_scope(container, operation_id, None)  # the lease ran out: taken anew
+    assert later is not None
+    assert first_run.run(ops.release_taken) == []
+    with container.engine.connect() as db:
+        still = ops.get(db, operation_id)
+    assert still is not None
+    assert still.status == ops.RUNNING
