@@ -92,22 +92,25 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     install_error_handlers(app)
     install_openapi(app)
+    # Matching walks the routes in order, and each route passed costs a few microseconds:
+    # the hot paths (order and product reads, webhook ingress) first. No two routers share a
+    # path, so the order changes nothing else.
     for module in (
+        orders,
+        catalog,
+        webhooks,
         health,
         metrics,
         sellers,
         onboarding,
         shops,
-        catalog,
         images,
         media,
         stock,
         jobs,
         bindings,
         pricing,
-        orders,
         events,
-        webhooks,
     ):
         app.include_router(module.router)
     app.add_middleware(
