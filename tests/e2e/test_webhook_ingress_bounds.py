@@ -15,7 +15,6 @@ and on the services (PostgreSQL, the one-statement async store).
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -23,14 +22,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.etsy import webhooks as etsy_webhooks
 from connectors.shopify import webhooks as shopify_webhooks
 from connectors.woocommerce import webhooks as woo_webhooks
 from hub.api import webhooks
 from hub.api.params import MAX_ID
 from tests.conftest import Backend
 from tests.support.webhook_guard import (
-    ETSY_SECRET,
     EVENTS,
     FLOODER,
     SHOPIFY_DOMAIN,
@@ -40,6 +37,7 @@ from tests.support.webhook_guard import (
     Hub,
     Spies,
     etsy_delivery,
+    etsy_headers,
     running_hub,
     same_work,
     spied_hub,
@@ -158,14 +156,7 @@ def shopify_signed(body: bytes, **headers: str) -> tuple[bytes, dict[str, str]]:
 
 def etsy_signed(document: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(document).encode()  # ASCII: \u0000 and \ud800 stay JSON escapes
-    message_id, stamp = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
-    mac = etsy_webhooks.signature(etsy_webhooks.signing_key(ETSY_SECRET), message_id, stamp, body)
-    return body, {
-        "Content-Type": "application/json",
-        "webhook-id": message_id,
-        "webhook-timestamp": stamp,
-        "webhook-signature": f"v1,{mac}",
-    }
+    return body, etsy_headers(body)
 
 
 def woo_signed(document: dict[str, Any]) -> tuple[bytes, dict[str, str]]:

@@ -166,9 +166,14 @@ def etsy_delivery(secret: str = ETSY_SECRET, shop_id: int = 424242) -> tuple[byt
         },
         separators=(",", ":"),
     ).encode()
+    return body, etsy_headers(body, secret)
+
+
+def etsy_headers(body: bytes, secret: str = ETSY_SECRET) -> dict[str, str]:
+    """Standard Webhooks headers signing ``body`` as Etsy does, with a fresh message id."""
     message_id, stamp = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
     mac = etsy_webhooks.signature(etsy_webhooks.signing_key(secret), message_id, stamp, body)
-    return body, {
+    return {
         "Content-Type": "application/json",
         "webhook-id": message_id,
         "webhook-timestamp": stamp,
